@@ -1,0 +1,71 @@
+"""Where a run's words go. `Console` writes for a terminal; `GitHubActions` (github_actions.py) adds the
+runner's workflow commands. Both scrub every registered secret value from everything they print."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TextIO
+
+from ..errors import Problem
+
+SCRUBBED = "***"
+
+
+class Console:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._secrets: list[str] = []
+
+    # -- secrets --------------------------------------------------------------------------------
+    def mask(self, values: Iterable[str]) -> None:
+        """Register secret values; they are replaced by *** in anything printed afterwards."""
+        for value in values:
+            for piece in _maskable_pieces(value):
+                if piece not in self._secrets:
+                    self._secrets.append(piece)
+        self._secrets.sort(key=len, reverse=True)  # longest first, so a secret containing another goes whole
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, SCRUBBED)
+        return text
+
+    # -- output ---------------------------------------------------------------------------------
+    def result(self, text: str) -> None:
+        """The command's product (rendered YAML, a digest): stdout, nothing else there."""
+        self.out.write(self.scrub(text))
+        self.out.flush()
+
+    def info(self, text: str) -> None:
+        self.err.write(self.scrub(text) + "\n")
+        self.err.flush()
+
+    def warn(self, problem: Problem) -> None:
+        self.info("warning: " + problem.render())
+
+    def error(self, problem: Problem, title: str) -> None:
+        self.info("error: " + problem.render())
+
+    @contextlib.contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        yield
+
+    def set_output(self, name: str, value: str) -> None:
+        """Step outputs exist only in GitHub Actions; a terminal has the stdout result instead."""
+
+    def summary(self, markdown: str) -> None:
+        """The step summary exists only in GitHub Actions."""
+
+
+def _maskable_pieces(value: str) -> list[str]:
+    """The value itself and each line of a multi-line value (as the runner masks line by line), and the
+    base64 form, which is what a Secret object carries. Very short values would scrub ordinary text."""
+    import base64
+
+    pieces = [value, base64.b64encode(value.encode()).decode()]
+    pieces += [line.strip() for line in value.splitlines()]
+    return [p for p in pieces if len(p) >= 3]

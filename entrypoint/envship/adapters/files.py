@@ -1,0 +1,88 @@
+"""The local file system: envship.yaml, the manifests, and rendered output directories."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..core.config import Config, parse_config
+from ..core.yamlsrc import YamlDoc, YamlSyntaxError, parse_documents
+from ..errors import ConfigError, Location, ManifestError, OperationError, Problem
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+RENDERED_FILE = re.compile(r"\d{4}-[a-z0-9.-]+\.yaml")
+
+
+def display_path(path: Path) -> str:
+    """Paths as the user would type them: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_config(path: str) -> Config:
+    file = Path(path)
+    shown = display_path(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError([Problem(f"config file {shown} not found", None,
+                                   "run envship from the repository root, or pass --config PATH")]) from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([Problem(f"cannot read config file {shown}: {e}", Location(shown))]) from e
+    return parse_config(text, shown)
+
+
+def manifest_files(config: Config) -> list[Path]:
+    base = Path(config.file).parent / config.manifests
+    where = config.manifests_location
+    if base.is_file():
+        return [base]
+    if not base.is_dir():
+        raise ManifestError([Problem(f"manifests path '{config.manifests}' does not exist ({display_path(base)})",
+                                     where, "point 'manifests' at a file or directory, relative to the config file")])
+    files = sorted(
+        p for p in base.rglob("*")
+        if p.is_file() and p.suffix in MANIFEST_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(base).parts)
+    )
+    if not files:
+        raise ManifestError([Problem(f"no .yaml, .yml or .json files in '{config.manifests}'", where,
+                                     "put the app's Kubernetes manifests there")])
+    return files
+
+
+def read_manifests(config: Config) -> list[YamlDoc]:
+    docs: list[YamlDoc] = []
+    problems: list[Problem] = []
+    for path in manifest_files(config):
+        shown = display_path(path)
+        try:
+            docs.extend(parse_documents(path.read_text(encoding="utf-8"), shown))
+        except YamlSyntaxError as e:
+            problems.extend(e.problems)
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(Problem(f"cannot read manifest: {e}", Location(shown)))
+    if problems:
+        raise ManifestError(problems)
+    return docs
+
+
+def write_rendered(directory: str, files: dict[str, str]) -> None:
+    """Write one file per object. Files a previous render wrote there (NNNN-kind-name.yaml) are removed
+    first, so the directory holds exactly this rendering; anything else in it is left alone."""
+    target = Path(directory)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for old in target.iterdir():
+            if old.is_file() and RENDERED_FILE.fullmatch(old.name) and old.name not in files:
+                old.unlink()
+        for name, text in files.items():
+            tmp = target / f".{name}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target / name)
+    except OSError as e:
+        raise OperationError(f"cannot write rendered manifests to {directory}: {e.strerror or e}",
+                             "check that the directory is writable") from e

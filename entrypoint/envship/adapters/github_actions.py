@@ -1,0 +1,145 @@
+"""The GitHub Actions runner: inputs, workflow commands, step outputs and the step summary.
+
+Reference: docs.github.com "Workflow commands for GitHub Actions". Inputs arrive as INPUT_<NAME> with
+the name upper-cased and hyphens kept (`github-token` -> `INPUT_GITHUB-TOKEN`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TextIO
+
+from ..errors import Problem, UsageError
+from .console import Console
+
+
+def read_input(environ: Mapping[str, str], name: str, default: str = "") -> str:
+    return environ.get("INPUT_" + name.replace(" ", "_").upper(), default).strip()
+
+
+def parse_assignments(text: str, source: str) -> dict[str, str]:
+    """Multi-line `KEY=VALUE` lists; blank lines and `#` comments are skipped. A multi-line value (a PEM
+    key) is written as `KEY<<DELIM`, its lines, then `DELIM` alone on a line, as in GITHUB_OUTPUT."""
+    result: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line, number = lines[i], i + 1
+        i += 1
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if "<<" in stripped and ("=" not in stripped or stripped.index("<<") < stripped.index("=")):
+            key, delimiter = (part.strip() for part in stripped.split("<<", 1))
+            body: list[str] = []
+            while i < len(lines) and lines[i].strip() != delimiter:
+                body.append(lines[i])
+                i += 1
+            if i >= len(lines) or not delimiter:
+                raise UsageError(f"{source}, line {number}: '{key}<<{delimiter}' is never closed",
+                                 f"end the value with a line holding only {delimiter or 'the delimiter'}")
+            i += 1
+            result[_checked_key(key, source, number)] = "\n".join(body)
+            continue
+        if "=" not in stripped:
+            raise UsageError(f"{source}, line {number}: expected KEY=VALUE",
+                             "write one KEY=VALUE per line (the value may contain '=')")
+        key, value = stripped.split("=", 1)
+        result[_checked_key(key.strip(), source, number)] = value
+    return result
+
+
+def _checked_key(key: str, source: str, number: int) -> str:
+    from ..core.naming import ENV_KEY
+
+    if not ENV_KEY.fullmatch(key):
+        raise UsageError(f"{source}, line {number}: '{key}' is not a valid variable name",
+                         "use letters, digits, '_', '-' and '.', not starting with a digit")
+    return key
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+class GitHubActions(Console):
+    """Console plus workflow commands: masks, annotations, groups, outputs and the step summary."""
+
+    def __init__(self, environ: Mapping[str, str], out: TextIO | None = None, err: TextIO | None = None) -> None:
+        super().__init__(out, err)
+        self.environ = environ
+        self.workspace = environ.get("GITHUB_WORKSPACE", "")
+
+    def mask(self, values: Iterable[str]) -> None:
+        values = [v for v in values if v]
+        for value in values:  # the runner masks per line; a multi-line value needs each line registered
+            for line in {value, *value.splitlines()}:
+                if line.strip():
+                    self._command(f"::add-mask::{escape_data(line)}")
+        super().mask(values)
+
+    def error(self, problem: Problem, title: str) -> None:
+        self._command(self._annotation("error", problem, title))
+        super().error(problem, title)
+
+    def warn(self, problem: Problem) -> None:
+        self._command(self._annotation("warning", problem, "envship"))
+
+    @contextlib.contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        self._command(f"::group::{escape_data(self.scrub(title))}")
+        try:
+            yield
+        finally:
+            self._command("::endgroup::")
+
+    def result(self, text: str) -> None:
+        # In a workflow log, stdout and stderr interleave; results go to stdout as on a terminal.
+        super().result(text)
+
+    def set_output(self, name: str, value: str) -> None:
+        path = self.environ.get("GITHUB_OUTPUT")
+        if not path:
+            return
+        delimiter = f"ghadelimiter_{uuid.uuid4()}"
+        value = self.scrub(value)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{name}<<{delimiter}{os.linesep}{value}{os.linesep}{delimiter}{os.linesep}")
+
+    def summary(self, markdown: str) -> None:
+        path = self.environ.get("GITHUB_STEP_SUMMARY")
+        if path:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(self.scrub(markdown) + "\n")
+
+    def _annotation(self, level: str, problem: Problem, title: str) -> str:
+        props = [f"title={escape_property(title)}"]
+        loc = problem.location
+        if loc is not None:
+            props.insert(0, f"file={escape_property(self._relative(loc.file))}")
+            if loc.line:
+                props.insert(1, f"line={loc.line}")
+            if loc.column:
+                props.insert(2, f"col={loc.column}")
+        message = problem.message + (f"\nhint: {problem.hint}" if problem.hint else "")
+        return f"::{level} {','.join(props)}::{escape_data(self.scrub(message))}"
+
+    def _relative(self, file: str) -> str:
+        """Annotations attach to files by path relative to the repository root (the workspace)."""
+        if self.workspace and os.path.isabs(file):
+            with contextlib.suppress(ValueError):
+                rel = os.path.relpath(file, self.workspace)
+                if not rel.startswith(".."):
+                    return rel
+        return file
+
+    def _command(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()

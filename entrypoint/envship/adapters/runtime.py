@@ -1,0 +1,35 @@
+"""The process environment and the clock: where a run is (GitHub run URL, commit) and when."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from ..errors import UsageError
+
+
+def run_url(environ: Mapping[str, str]) -> str:
+    server, repo, run_id = (environ.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    if not (server and repo and run_id):
+        return ""
+    url = f"{server.rstrip('/')}/{repo}/actions/runs/{run_id}"
+    attempt = environ.get("GITHUB_RUN_ATTEMPT", "")
+    return f"{url}/attempts/{attempt}" if attempt else url
+
+
+def git_sha(environ: Mapping[str, str]) -> str:
+    return environ.get("GITHUB_SHA", "")
+
+
+def release_time(environ: Mapping[str, str]) -> str:
+    """Now, or SOURCE_DATE_EPOCH when set (reproducible renders, as reproducible-builds.org defines)."""
+    epoch_text = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch_text:
+        try:
+            epoch = int(epoch_text)
+        except ValueError as e:
+            raise UsageError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {epoch_text!r}") from e
+    else:
+        epoch = int(time.time())
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,75 @@
+"""The GitHub Action: action.yml inputs -> the same commands the CLI runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from ..adapters.console import Console
+from ..adapters.github_actions import parse_assignments, read_input
+from ..errors import EnvshipError, UsageError
+
+COMMANDS = ("render",)  # only what is implemented is advertised (action.yml lists the same)
+DEFAULT_CONFIG = "envship.yaml"
+
+
+def run(console: Console, environ: Mapping[str, str]) -> int:
+    secrets = read_secrets(console, environ)
+    command = read_input(environ, "command") or "render"
+    if command not in COMMANDS:
+        raise UsageError(f"input 'command' is '{command}', which this version does not support",
+                         f"use one of: {', '.join(COMMANDS)}")
+    from . import render
+
+    opts = render.RenderOptions(
+        config=read_input(environ, "config") or DEFAULT_CONFIG,
+        env=required(environ, "environment", "the environment to render, e.g. staging"),
+        image=required(environ, "image", "the build job's output, REPO@sha256:..."),
+        pr=explicit_pr(environ),
+        event_pr=event_pr(environ),
+        values=parse_assignments(read_input(environ, "env"), "input 'env'"),
+        secrets=secrets,
+        output_dir=read_input(environ, "output") or None,
+    )
+    return render.run(opts, console, environ)
+
+
+def read_secrets(console: Console, environ: Mapping[str, str]) -> dict[str, str]:
+    """Parse the `secrets` input and mask every value before anything else is printed. If the input is
+    malformed, every line of it is masked before the error is reported."""
+    raw = read_input(environ, "secrets")
+    try:
+        secrets = parse_assignments(raw, "input 'secrets'")
+    except EnvshipError:
+        console.mask(line.strip() for line in raw.splitlines() if line.strip())
+        raise
+    console.mask(secrets.values())
+    return secrets
+
+
+def required(environ: Mapping[str, str], name: str, what: str) -> str:
+    value = read_input(environ, name)
+    if not value:
+        raise UsageError(f"input '{name}' is required", f"set 'with: {name}:' to {what}")
+    return value
+
+
+def explicit_pr(environ: Mapping[str, str]) -> int | None:
+    text = read_input(environ, "pr")
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"input 'pr' must be a pull request number, not {text!r}")
+    return int(text)
+
+
+def event_pr(environ: Mapping[str, str]) -> int | None:
+    """The number of the pull request whose event started the run (used for preview environments)."""
+    if environ.get("GITHUB_EVENT_NAME") not in ("pull_request", "pull_request_target"):
+        return None
+    try:
+        with open(environ.get("GITHUB_EVENT_PATH", ""), encoding="utf-8") as f:
+            number = json.load(f).get("pull_request", {}).get("number")
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot read the pull_request event: {e}", "pass the 'pr' input explicitly") from e
+    return number if isinstance(number, int) else None

@@ -1,0 +1,422 @@
+"""envship.yaml: parse and validate into frozen dataclasses (pure: text in, Config out).
+
+Validation collects every problem, each with file, line, column and a hint, and raises them together,
+so a user fixes a config in one round instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from ..errors import ConfigError, Location, Problem
+from .imageref import ImageRefError, parse_image_ref
+from .naming import ENV_KEY, expand_placeholders, is_dns_label, placeholders
+from .yamlsrc import Path, YamlDoc, YamlSyntaxError, parse_documents
+
+TOP_KEYS = ("app", "image", "manifests", "env", "environments", "routes")
+ENV_KEYS = (
+    "cluster", "context", "namespace", "host", "env", "promote-from", "protected",
+    "preview", "ttl", "max", "adopt", "create-namespace",
+)
+ROUTE_PROVIDERS = ("cloudflare",)
+CLOUDFLARE_KEYS = ("zone", "mode", "target", "account", "tunnel", "service")
+CLOUDFLARE_MODES = ("dns", "tunnel")
+PREVIEW_PLACEHOLDERS = ("pr",)
+CLUSTER_RE = re.compile(r"projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/locations/[a-z0-9-]+/clusters/[a-z]([-a-z0-9]{0,38}[a-z0-9])?")
+DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+HOST_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DEFAULT_MANIFESTS = "deploy"
+SAMPLE_PR = "1"
+BUILTIN_PREFIX = "ENVSHIP_"
+BUILTIN_VARIABLES = ("ENVSHIP_ENVIRONMENT", "ENVSHIP_HOST", "ENVSHIP_IMAGE", "ENVSHIP_NAMESPACE", "ENVSHIP_PR")
+_REFERENCE = re.compile(r"(?<!\$)\$\{([^{}]*)\}")
+
+
+@dataclass(frozen=True)
+class CloudflareRoutes:
+    zone: str
+    mode: str = "dns"
+    target: str = "ingress"
+    account: str | None = None
+    tunnel: str | None = None
+    service: str | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    namespace: str
+    cluster: str | None = None
+    context: str | None = None
+    host: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    promote_from: str | None = None
+    protected: bool = False
+    preview: bool = False
+    ttl: timedelta | None = None
+    max: int | None = None
+    adopt: bool = False
+    create_namespace: bool = False
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    file: str
+    app: str
+    image: str
+    manifests: str
+    env: Mapping[str, str]
+    environments: Mapping[str, Environment]
+    cloudflare: CloudflareRoutes | None = None
+    manifests_location: Location | None = None
+
+    def environment(self, name: str) -> Environment | None:
+        return self.environments.get(name)
+
+
+def parse_config(text: str, file: str) -> Config:
+    """Parse envship.yaml text; raise ConfigError listing every problem."""
+    try:
+        docs = parse_documents(text, file)
+    except YamlSyntaxError as e:
+        raise ConfigError(e.problems) from e
+    if len(docs) != 1:
+        where = Location(file, docs[1].line) if len(docs) > 1 else Location(file)
+        raise ConfigError([Problem(
+            f"expected exactly one YAML document, found {len(docs)}", where,
+            "envship.yaml holds one mapping with app, image, manifests and environments",
+        )])
+    return _Validator(docs[0]).config()
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """`72h`, `1h30m`, `7d`, `45s` -> timedelta; None if malformed or zero."""
+    match = DURATION_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not match or not any(match.groups()):
+        return None
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    value = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return value if value > timedelta(0) else None
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+class _Validator:
+    def __init__(self, doc: YamlDoc) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    # -- reporting ------------------------------------------------------------------------------
+    def problem(self, path: Path, message: str, hint: str = "", key: bool = False) -> None:
+        self.problems.append(Problem(message, self.doc.at(path, key=key), hint))
+
+    def check_keys(self, mapping: Mapping[Any, Any], path: Path, allowed: tuple[str, ...], where: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+                self.problem(path + (key,), f"unknown key '{key}' in {where}", hint, key=True)
+
+    def typed(self, mapping: Mapping[Any, Any], path: Path, key: str, kind: type | tuple[type, ...],
+              expected: str) -> Any:
+        if key not in mapping:
+            return None
+        value = mapping[key]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not ok:
+            self.problem(path + (key,), f"'{key}' must be {expected}, not {_type_name(value)}")
+            return None
+        return value
+
+    # -- top level ------------------------------------------------------------------------------
+    def config(self) -> Config:
+        root = self.doc.value
+        if not isinstance(root, dict):
+            self.problem((), f"the config must be a mapping, not {_type_name(root)}",
+                         "start with 'app: NAME' on the first line")
+            raise ConfigError(self.problems)
+        self.check_keys(root, (), TOP_KEYS, "the config")
+        app = self.app(root)
+        image = self.image(root)
+        manifests = self.typed(root, (), "manifests", str, "a path to a file or directory") or DEFAULT_MANIFESTS
+        env = self.env_map(root, ())
+        cloudflare = self.routes(root)
+        environments = self.environments(root, app or "app", cloudflare)
+        if self.problems:
+            raise ConfigError(self.problems)
+        manifests_loc = self.doc.at(("manifests",)) if "manifests" in root else Location(self.doc.file)
+        return Config(self.doc.file, app, image, manifests, env, environments, cloudflare, manifests_loc)
+
+    def required(self, root: Mapping[str, Any], key: str, example: str) -> bool:
+        if key in root:
+            return True
+        self.problem((), f"missing required key '{key}'", f"add '{example}'")
+        return False
+
+    def app(self, root: Mapping[str, Any]) -> str:
+        if not self.required(root, "app", "app: my-app"):
+            return ""
+        app = self.typed(root, (), "app", str, "a string")
+        if app is not None and not is_dns_label(app):
+            self.problem(("app",), f"app '{app}' is not a DNS-1123 label",
+                         "use at most 63 lowercase letters, digits and '-', starting and ending alphanumeric")
+            return ""
+        return app or ""
+
+    def image(self, root: Mapping[str, Any]) -> str:
+        if not self.required(root, "image", "image: ghcr.io/OWNER/APP"):
+            return ""
+        image = self.typed(root, (), "image", str, "an image repository such as ghcr.io/acme/hello")
+        if image is None:
+            return ""
+        try:
+            ref = parse_image_ref(image)
+        except ImageRefError as e:
+            self.problem(("image",), str(e), "write the repository only, e.g. ghcr.io/acme/hello")
+            return ""
+        if ref.tag or ref.digest:
+            self.problem(("image",), f"image '{image}' must be a repository without tag or digest",
+                         f"write 'image: {ref.repository}'; the digest comes from the build job (--image)")
+            return ""
+        return image
+
+    def env_map(self, parent: Mapping[str, Any], path: Path) -> dict[str, str]:
+        env = None if parent.get("env") is None else self.typed(parent, path, "env", dict, "a mapping of NAME: value")
+        result: dict[str, str] = {}
+        for key, value in (env or {}).items():
+            here = path + ("env", key)
+            if not isinstance(key, str) or not ENV_KEY.fullmatch(key):
+                self.problem(here, f"variable name '{key}' is not a valid environment variable name",
+                             "use letters, digits, '_', '-' and '.', not starting with a digit", key=True)
+                continue
+            if key.startswith(BUILTIN_PREFIX):
+                self.problem(here, f"variable name '{key}' is reserved",
+                             f"names starting with {BUILTIN_PREFIX} are set by envship; rename it", key=True)
+                continue
+            for name in _REFERENCE.findall(value) if isinstance(value, str) else []:
+                if name not in BUILTIN_VARIABLES:
+                    self.problem(here, f"variable '{key}' refers to ${{{name}}}, which is not available here",
+                                 f"variable values may use {', '.join(BUILTIN_VARIABLES)}; write $${{{name}}} for a literal")
+            if isinstance(value, bool):
+                result[key] = "true" if value else "false"
+            elif isinstance(value, (str, int, float)):
+                result[key] = str(value)
+            else:
+                self.problem(here, f"variable '{key}' must be a string, number or boolean, not {_type_name(value)}",
+                             "quote the value; use \"\" for an empty one")
+        return result
+
+    # -- routes ---------------------------------------------------------------------------------
+    def routes(self, root: Mapping[str, Any]) -> CloudflareRoutes | None:
+        routes = self.typed(root, (), "routes", dict, "a mapping with a 'cloudflare' section")
+        if not routes:
+            return None
+        self.check_keys(routes, ("routes",), ROUTE_PROVIDERS, "routes")
+        path: Path = ("routes", "cloudflare")
+        cf = self.typed(routes, ("routes",), "cloudflare", dict, "a mapping")
+        if cf is None:
+            return None
+        self.check_keys(cf, path, CLOUDFLARE_KEYS, "routes.cloudflare")
+        zone = self.typed(cf, path, "zone", str, "a domain name such as example.com")
+        if "zone" not in cf:
+            self.problem(path, "missing required key 'zone' in routes.cloudflare", "add 'zone: example.com'")
+        elif zone is not None and not _valid_host(zone):
+            self.problem(path + ("zone",), f"zone '{zone}' is not a valid domain name")
+        mode = self.typed(cf, path, "mode", str, "'dns' or 'tunnel'") or "dns"
+        if mode not in CLOUDFLARE_MODES:
+            self.problem(path + ("mode",), f"unknown mode '{mode}'",
+                         did_you_mean(mode, CLOUDFLARE_MODES) or "use 'dns' or 'tunnel'")
+        target = self.typed(cf, path, "target", str, "'ingress', an IP address or a hostname") or "ingress"
+        if target != "ingress" and not _valid_ip(target) and not _valid_host(target):
+            self.problem(path + ("target",), f"target '{target}' is not 'ingress', an IP address or a hostname")
+        fields = {k: self.typed(cf, path, k, str, "a string") for k in ("account", "tunnel", "service")}
+        if mode == "tunnel":
+            for key in ("account", "tunnel"):
+                if key not in cf:
+                    self.problem(path, f"mode 'tunnel' needs '{key}' in routes.cloudflare",
+                                 "give the Cloudflare account id and the tunnel's UUID")
+        elif mode == "dns":
+            for key in ("account", "tunnel", "service"):
+                if key in cf:
+                    self.problem(path + (key,), f"'{key}' is only used with mode 'tunnel'",
+                                 "remove it, or set 'mode: tunnel'", key=True)
+        return CloudflareRoutes(zone or "", mode, target, **fields)
+
+    # -- environments ---------------------------------------------------------------------------
+    def environments(self, root: Mapping[str, Any], app: str,
+                     cloudflare: CloudflareRoutes | None) -> dict[str, Environment]:
+        if not self.required(root, "environments", "environments: {staging: {context: kind-dev}}"):
+            return {}
+        envs = self.typed(root, (), "environments", dict, "a mapping of environment names")
+        if envs is not None and not envs:
+            self.problem(("environments",), "no environments are defined", "add at least one, e.g. staging")
+        result: dict[str, Environment] = {}
+        for name, body in (envs or {}).items():
+            env = self.environment(str(name), body, app, cloudflare)
+            if env is not None:
+                result[env.name] = env
+        self.promotions(envs or {}, result)
+        return result
+
+    def environment(self, name: str, body: Any, app: str,
+                    cloudflare: CloudflareRoutes | None) -> Environment | None:
+        path: Path = ("environments", name)
+        if not is_dns_label(name):
+            self.problem(path, f"environment name '{name}' is not a DNS-1123 label",
+                         "use lowercase letters, digits and '-' (it becomes a label value)", key=True)
+        if not isinstance(body, dict):
+            self.problem(path, f"environment '{name}' must be a mapping, not {_type_name(body)}",
+                         "give it at least 'context:' or 'cluster:'")
+            return None
+        self.check_keys(body, path, ENV_KEYS, f"environment '{name}'")
+        flag: Callable[[str], bool] = lambda key: bool(self.typed(body, path, key, bool, "true or false"))
+        preview, protected = flag("preview"), flag("protected")
+        cluster, context = self.target(body, path, name)
+        namespace = self.templated(body, path, "namespace", name, preview, default=_default_namespace(app, name, preview))
+        host = self.templated(body, path, "host", name, preview, default=None)
+        if host and cloudflare and cloudflare.zone and not _in_zone(expand_placeholders(host, {"pr": SAMPLE_PR}), cloudflare.zone):
+            self.problem(path + ("host",), f"host '{host}' is not inside the Cloudflare zone '{cloudflare.zone}'",
+                         f"use a name ending in .{cloudflare.zone}, or change routes.cloudflare.zone")
+        ttl, max_count = self.preview_limits(body, path, name, preview)
+        if preview and protected:
+            self.problem(path + ("protected",), f"preview environment '{name}' cannot be protected",
+                         "previews are torn down when their pull request closes; remove 'protected'", key=True)
+        promote_from = self.typed(body, path, "promote-from", str, "the name of another environment")
+        create_ns = body.get("create-namespace", preview)
+        if "create-namespace" in body:
+            create_ns = flag("create-namespace")
+        return Environment(
+            name=name, namespace=namespace or "", cluster=cluster, context=context, host=host,
+            env=self.env_map(body, path), promote_from=promote_from, protected=protected, preview=preview,
+            ttl=ttl, max=max_count, adopt=flag("adopt"), create_namespace=bool(create_ns),
+            location=self.doc.at(path, key=True),
+        )
+
+    def target(self, body: Mapping[str, Any], path: Path, name: str) -> tuple[str | None, str | None]:
+        cluster = self.typed(body, path, "cluster", str, "projects/P/locations/L/clusters/C")
+        context = self.typed(body, path, "context", str, "a kubeconfig context name")
+        if "cluster" in body and "context" in body:
+            self.problem(path + ("context",), f"environment '{name}' sets both 'cluster' and 'context'",
+                         "use 'cluster' for GKE or 'context' for a kubeconfig context, not both", key=True)
+        elif "cluster" not in body and "context" not in body:
+            self.problem(path, f"environment '{name}' sets neither 'cluster' nor 'context'",
+                         "add 'cluster: projects/P/locations/L/clusters/C' (GKE) or 'context: NAME' (kubeconfig)",
+                         key=True)
+        if cluster is not None and not CLUSTER_RE.fullmatch(cluster):
+            self.problem(path + ("cluster",), f"cluster '{cluster}' is not a GKE cluster name",
+                         "write projects/PROJECT/locations/LOCATION/clusters/NAME")
+        if context is not None and not context.strip():
+            self.problem(path + ("context",), "context must not be empty", "name a context from your kubeconfig")
+        return cluster, context
+
+    def templated(self, body: Mapping[str, Any], path: Path, key: str, name: str, preview: bool,
+                  default: str | None) -> str | None:
+        value = self.typed(body, path, key, str, "a string")
+        if value is None:
+            return default if key not in body else None
+        here = path + (key,)
+        for ph in placeholders(value):
+            if ph not in PREVIEW_PLACEHOLDERS:
+                self.problem(here, f"unknown placeholder '{{{ph}}}' in {key}", "the only placeholder is {pr}")
+            elif not preview:
+                self.problem(here, f"'{{{ph}}}' is used in {key} of '{name}', which is not a preview environment",
+                             "add 'preview: true' to this environment, or remove {pr}")
+        if preview and "{pr}" not in value:
+            self.problem(here, f"{key} '{value}' of preview environment '{name}' does not contain {{pr}}",
+                         f"every pull request needs its own {key}, e.g. '{value.split('.')[0]}-pr-{{pr}}'")
+        sample = expand_placeholders(value, {"pr": SAMPLE_PR})
+        if key == "namespace" and not is_dns_label(sample):
+            self.problem(here, f"namespace '{value}' is not a DNS-1123 label",
+                         "use at most 63 lowercase letters, digits and '-'")
+        if key == "host" and not _valid_host(sample):
+            self.problem(here, f"host '{value}' is not a valid hostname",
+                         "write a name like staging.example.com, without scheme, port or path")
+        return value
+
+    def preview_limits(self, body: Mapping[str, Any], path: Path, name: str,
+                       preview: bool) -> tuple[timedelta | None, int | None]:
+        ttl_text = self.typed(body, path, "ttl", str, "a duration such as 72h")
+        ttl = None
+        if ttl_text is not None:
+            ttl = parse_duration(ttl_text)
+            if ttl is None:
+                self.problem(path + ("ttl",), f"ttl '{ttl_text}' is not a duration",
+                             "write a positive duration like 72h, 7d, 1h30m or 45m")
+        max_count = self.typed(body, path, "max", int, "a whole number")
+        if max_count is not None and max_count < 1:
+            self.problem(path + ("max",), f"max must be at least 1, not {max_count}")
+        for key in ("ttl", "max"):
+            if key in body and not preview:
+                self.problem(path + (key,), f"'{key}' only applies to preview environments",
+                             "add 'preview: true' to this environment, or remove it", key=True)
+        return ttl, max_count
+
+    def promotions(self, raw: Mapping[str, Any], envs: Mapping[str, Environment]) -> None:
+        for env in envs.values():
+            source = env.promote_from
+            if source is None:
+                continue
+            here: Path = ("environments", env.name, "promote-from")
+            if source == env.name:
+                self.problem(here, f"environment '{env.name}' cannot promote from itself")
+            elif source not in raw:
+                self.problem(here, f"promote-from names unknown environment '{source}'",
+                             did_you_mean(source, raw) or f"known environments: {', '.join(map(str, raw))}")
+            elif source in envs and envs[source].preview:
+                self.problem(here, f"environment '{env.name}' cannot promote from preview environment '{source}'",
+                             "promote from a long-lived environment such as staging")
+            elif env.preview:
+                self.problem(here, "a preview environment cannot have 'promote-from'",
+                             "previews deploy the pull request's own build", key=True)
+            elif _promotion_cycle(env.name, envs):
+                self.problem(here, f"promote-from of '{env.name}' forms a cycle",
+                             "promotions must flow one way, e.g. staging -> production")
+
+
+def _promotion_cycle(start: str, envs: Mapping[str, Environment]) -> bool:
+    seen, current = {start}, envs[start].promote_from
+    while current is not None and current in envs:
+        if current in seen:
+            return True
+        seen.add(current)
+        current = envs[current].promote_from
+    return False
+
+
+def _default_namespace(app: str, env: str, preview: bool) -> str:
+    return f"{app}-pr-{{pr}}" if preview else f"{app}-{env}"
+
+
+def _valid_host(text: str) -> bool:
+    if not text or len(text) > 253 or text.endswith("."):
+        return False
+    labels = text.split(".")
+    return len(labels) >= 2 and all(len(lab) <= 63 and HOST_LABEL.fullmatch(lab) for lab in labels)
+
+
+def _valid_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _in_zone(host: str, zone: str) -> bool:
+    return host == zone or host.endswith("." + zone)
