@@ -1,0 +1,63 @@
+# The envship action image. action.yml runs it with `args: [action]`, so the container runs `envship action`.
+# (No `# syntax=` line: the builder's built-in Dockerfile frontend is used, so no unpinned frontend image is
+# pulled at build time.)
+#
+# The base is pinned by digest: the tag python:3.11-slim-bookworm moves, the digest never does, so every
+# build of a given commit starts from the same bytes. Renovate (docker digest pinning) or Dependabot
+# (package-ecosystem: docker) should keep the digest current; both stages must use the same one, because
+# the venv's interpreter is a symlink to the base image's /usr/local/bin/python3.
+# The digest below is the multi-arch index digest of python:3.11-slim-bookworm published in April 2024
+# (Python 3.11.9, Debian 12.5), as pulled in docker-library/python#923.
+
+FROM python:3.11-slim-bookworm@sha256:6d2502238109c929569ae99355e28890c438cb11bc88ef02cd189c173b3db07c AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    PYTHONDONTWRITEBYTECODE=1
+
+# A venv without pip or setuptools of its own: the base image's pip installs into it (pip --python), so
+# the final image carries only envship and its locked dependencies, no installer.
+RUN python -m venv --without-pip /opt/venv
+
+# Dependencies first (a layer that changes only when the lock does), exact versions, every file hashed.
+COPY requirements.lock /src/requirements.lock
+RUN pip --python /opt/venv/bin/python install --no-cache-dir --require-hashes -r /src/requirements.lock
+
+# Then envship itself, without dependencies: everything it needs came from the lock above. pip builds the
+# wheel in a throw-away environment with pyproject's build backend (setuptools); the backend is not
+# hash-checked, and it does not reach the final image.
+COPY pyproject.toml README.md /src/
+COPY entrypoint /src/entrypoint
+RUN pip --python /opt/venv/bin/python install --no-cache-dir --no-deps /src \
+    && /opt/venv/bin/envship --version
+
+
+FROM python:3.11-slim-bookworm@sha256:6d2502238109c929569ae99355e28890c438cb11bc88ef02cd189c173b3db07c
+
+# acme/envship stands for the repository that publishes envship: replace it, or have the workflow that
+# publishes the prebuilt image pass --build-arg SOURCE_URL=<server>/<owner>/<repo> (GHCR links the package
+# to that repository through org.opencontainers.image.source).
+ARG VERSION=0.1.0
+ARG SOURCE_URL=https://github.com/acme/envship
+LABEL org.opencontainers.image.title="envship" \
+      org.opencontainers.image.description="Take one immutable image digest to an environment: render, deploy to GKE, route with Cloudflare." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.url="${SOURCE_URL}" \
+      org.opencontainers.image.documentation="${SOURCE_URL}#readme" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/python:3.11-slim-bookworm"
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+# Only the venv crosses over: no compiler, no pip cache, no sources, no build backend.
+COPY --from=builder /opt/venv /opt/venv
+
+# No USER on purpose. GitHub's "Dockerfile support for GitHub Actions": "Docker actions must be run by the
+# default Docker user (root). Do not use the USER instruction in your Dockerfile, because you won't be able
+# to access the GITHUB_WORKSPACE directory." No WORKDIR either: the runner mounts the workspace at
+# /github/workspace and makes it the working directory, so relative paths (envship.yaml) resolve there.
+ENTRYPOINT ["envship"]
