@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except KeyboardInterrupt:
         console.info("interrupted; every envship command can be re-run and converges")
         return 130
-    except Exception as e:  # the one boundary: no traceback for users, never an unscrubbed message
+    except Exception as e:  # noqa: BLE001 - the one boundary: no traceback for users, never an unscrubbed message
         if environ.get("ENVSHIP_DEBUG"):
             import traceback
 
@@ -177,4 +177,4 @@ def run() -> None:
     sys.exit(main())
 
 
-__all__ = ["main", "run", "EXIT_USAGE"]
+__all__ = ["EXIT_USAGE", "main", "run"]

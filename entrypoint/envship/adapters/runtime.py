@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..errors import UsageError
 
@@ -29,7 +29,8 @@ def release_time(environ: Mapping[str, str]) -> str:
         try:
             epoch = int(epoch_text)
         except ValueError as e:
-            raise UsageError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {epoch_text!r}") from e
+            raise UsageError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {epoch_text!r}",
+                             "set it to e.g. $(git log -1 --format=%ct), or unset it to use the current time") from e
     else:
         epoch = int(time.time())
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -9,7 +9,7 @@ what keeps rendering thousands of objects well under a second.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
@@ -20,7 +20,7 @@ try:  # pragma: no cover - which branch runs depends on how PyYAML was built
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-PathKey = Union[str, int]
+PathKey = str | int
 Path = tuple[PathKey, ...]
 
 _STR_TAG = "tag:yaml.org,2002:str"
