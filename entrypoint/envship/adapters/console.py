@@ -35,9 +35,10 @@ class Console:
         return text
 
     # -- output ---------------------------------------------------------------------------------
-    def result(self, text: str) -> None:
-        """The command's product (rendered YAML, a digest): stdout, nothing else there."""
-        self.out.write(self.scrub(text))
+    def result(self, text: str, scrub: bool = True) -> None:
+        """The command's product (rendered YAML, a digest): stdout, nothing else there. `scrub=False` only
+        for what the user explicitly asked to see (--show-secrets)."""
+        self.out.write(self.scrub(text) if scrub else text)
         self.out.flush()
 
     def info(self, text: str) -> None:

@@ -26,12 +26,15 @@ def read_config(path: str) -> Config:
     file = Path(path)
     shown = display_path(file)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_bytes().decode("utf-8")
     except FileNotFoundError as e:
         raise ConfigError([Problem(f"config file {shown} not found", None,
                                    "run envship from the repository root, or pass --config PATH")]) from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([Problem(f"cannot read config file {shown}: {e}", Location(shown))]) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError([not_utf8(shown, e)]) from e
+    except OSError as e:
+        raise ConfigError([Problem(f"cannot read config file {shown}: {e}", Location(shown),
+                                   "check that the file is readable")]) from e
     return parse_config(text, shown)
 
 
@@ -43,9 +46,10 @@ def manifest_files(config: Config) -> list[Path]:
     if not base.is_dir():
         raise ManifestError([Problem(f"manifests path '{config.manifests}' does not exist ({display_path(base)})",
                                      where, "point 'manifests' at a file or directory, relative to the config file")])
+    config_file = Path(config.file).resolve()  # `manifests: .` must not read envship.yaml as a manifest
     files = sorted(
         p for p in base.rglob("*")
-        if p.is_file() and p.suffix in MANIFEST_SUFFIXES
+        if p.is_file() and p.suffix in MANIFEST_SUFFIXES and p.resolve() != config_file
         and not any(part.startswith(".") for part in p.relative_to(base).parts)
     )
     if not files:
@@ -60,14 +64,24 @@ def read_manifests(config: Config) -> list[YamlDoc]:
     for path in manifest_files(config):
         shown = display_path(path)
         try:
-            docs.extend(parse_documents(path.read_text(encoding="utf-8"), shown))
+            docs.extend(parse_documents(path.read_bytes().decode("utf-8"), shown))
         except YamlSyntaxError as e:
             problems.extend(e.problems)
-        except (OSError, UnicodeDecodeError) as e:
-            problems.append(Problem(f"cannot read manifest: {e}", Location(shown)))
+        except UnicodeDecodeError as e:
+            problems.append(not_utf8(shown, e))
+        except OSError as e:
+            problems.append(Problem(f"cannot read manifest: {e}", Location(shown), "check that the file is readable"))
     if problems:
         raise ManifestError(problems)
     return docs
+
+
+def not_utf8(shown: str, e: UnicodeDecodeError) -> Problem:
+    """Where in the file the first byte that is not UTF-8 stands (the file is read whole as bytes)."""
+    data = e.object
+    line, column = data.count(b"\n", 0, e.start) + 1, e.start - data.rfind(b"\n", 0, e.start)
+    return Problem(f"the file is not UTF-8 text (byte 0x{data[e.start]:02x})", Location(shown, line, column),
+                   "save it as UTF-8")
 
 
 def write_rendered(directory: str, files: dict[str, str]) -> None:

@@ -59,7 +59,8 @@ def explicit_pr(environ: Mapping[str, str]) -> int | None:
     if not text:
         return None
     if not text.isdigit() or int(text) < 1:
-        raise UsageError(f"input 'pr' must be a pull request number, not {text!r}")
+        raise UsageError(f"input 'pr' must be a pull request number, not {text!r}",
+                         "leave it empty to use the number of the pull_request event that started the run")
     return int(text)
 
 

@@ -88,7 +88,7 @@ def parse_config(text: str, file: str) -> Config:
     except YamlSyntaxError as e:
         raise ConfigError(e.problems) from e
     if len(docs) != 1:
-        where = Location(file, docs[1].line) if len(docs) > 1 else Location(file)
+        where = Location(file, docs[1].line, 1) if len(docs) > 1 else Location(file, 1, 1)
         raise ConfigError([Problem(
             f"expected exactly one YAML document, found {len(docs)}", where,
             "envship.yaml holds one mapping with app, image, manifests and environments",
@@ -122,6 +122,7 @@ class _Validator:
     def __init__(self, doc: YamlDoc) -> None:
         self.doc = doc
         self.problems: list[Problem] = []
+        self.top_env: dict[str, str] = {}
 
     # -- reporting ------------------------------------------------------------------------------
     def problem(self, path: Path, message: str, hint: str = "", key: bool = False) -> None:
@@ -140,7 +141,8 @@ class _Validator:
         value = mapping[key]
         ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         if not ok:
-            self.problem(path + (key,), f"'{key}' must be {expected}, not {_type_name(value)}")
+            self.problem(path + (key,), f"'{key}' must be {expected}, not {_type_name(value)}",
+                         f"set '{key}' to {expected}")
             return None
         return value
 
@@ -155,7 +157,7 @@ class _Validator:
         app = self.app(root)
         image = self.image(root)
         manifests = self.typed(root, (), "manifests", str, "a path to a file or directory") or DEFAULT_MANIFESTS
-        env = self.env_map(root, ())
+        env = self.top_env = self.env_map(root, ())
         cloudflare = self.routes(root)
         environments = self.environments(root, app or "app", cloudflare)
         if self.problems:
@@ -237,14 +239,16 @@ class _Validator:
         if "zone" not in cf:
             self.problem(path, "missing required key 'zone' in routes.cloudflare", "add 'zone: example.com'")
         elif zone is not None and not _valid_host(zone):
-            self.problem(path + ("zone",), f"zone '{zone}' is not a valid domain name")
+            self.problem(path + ("zone",), f"zone '{zone}' is not a valid domain name",
+                         "write the Cloudflare zone's domain, e.g. example.com")
         mode = self.typed(cf, path, "mode", str, "'dns' or 'tunnel'") or "dns"
         if mode not in CLOUDFLARE_MODES:
             self.problem(path + ("mode",), f"unknown mode '{mode}'",
                          did_you_mean(mode, CLOUDFLARE_MODES) or "use 'dns' or 'tunnel'")
         target = self.typed(cf, path, "target", str, "'ingress', an IP address or a hostname") or "ingress"
         if target != "ingress" and not _valid_ip(target) and not _valid_host(target):
-            self.problem(path + ("target",), f"target '{target}' is not 'ingress', an IP address or a hostname")
+            self.problem(path + ("target",), f"target '{target}' is not 'ingress', an IP address or a hostname",
+                         "use 'ingress' (the address the cluster's Ingress publishes), an IP address or a hostname")
         fields = {k: self.typed(cf, path, k, str, "a string") for k in ("account", "tunnel", "service")}
         if mode == "tunnel":
             for key in ("account", "tunnel"):
@@ -301,12 +305,27 @@ class _Validator:
         create_ns = body.get("create-namespace", preview)
         if "create-namespace" in body:
             create_ns = flag("create-namespace")
+        own_env = self.env_map(body, path)
+        self.builtin_references(name, own_env, path, host is not None, preview)
         return Environment(
             name=name, namespace=namespace or "", cluster=cluster, context=context, host=host,
-            env=self.env_map(body, path), promote_from=promote_from, protected=protected, preview=preview,
+            env=own_env, promote_from=promote_from, protected=protected, preview=preview,
             ttl=ttl, max=max_count, adopt=flag("adopt"), create_namespace=bool(create_ns),
             location=self.doc.at(path, key=True),
         )
+
+    def builtin_references(self, name: str, own_env: Mapping[str, str], path: Path, has_host: bool,
+                           preview: bool) -> None:
+        """${ENVSHIP_HOST} needs a host and ${ENVSHIP_PR} a preview: report it here, where the line is known."""
+        for key, value in {**self.top_env, **own_env}.items():
+            here = path + ("env", key) if key in own_env else ("env", key)
+            hints = {"ENVSHIP_HOST": "" if has_host else f"add 'host:' to '{name}', or set '{key}' in its own env",
+                     "ENVSHIP_PR": "" if preview else f"only preview environments have a pull request number; "
+                                                      f"set '{key}' in the env of '{name}'"}
+            for ref in _REFERENCE.findall(value):
+                if hints.get(ref):
+                    self.problem(here, f"variable '{key}' refers to ${{{ref}}}, which environment '{name}' "
+                                       "does not have", hints[ref])
 
     def target(self, body: Mapping[str, Any], path: Path, name: str) -> tuple[str | None, str | None]:
         cluster = self.typed(body, path, "cluster", str, "projects/P/locations/L/clusters/C")
@@ -360,7 +379,8 @@ class _Validator:
                              "write a positive duration like 72h, 7d, 1h30m or 45m")
         max_count = self.typed(body, path, "max", int, "a whole number")
         if max_count is not None and max_count < 1:
-            self.problem(path + ("max",), f"max must be at least 1, not {max_count}")
+            self.problem(path + ("max",), f"max must be at least 1, not {max_count}",
+                         "allow at least one preview, e.g. 'max: 10', or remove 'max'")
         for key in ("ttl", "max"):
             if key in body and not preview:
                 self.problem(path + (key,), f"'{key}' only applies to preview environments",
@@ -374,7 +394,8 @@ class _Validator:
                 continue
             here: Path = ("environments", env.name, "promote-from")
             if source == env.name:
-                self.problem(here, f"environment '{env.name}' cannot promote from itself")
+                self.problem(here, f"environment '{env.name}' cannot promote from itself",
+                             "name another environment, e.g. 'promote-from: staging'")
             elif source not in raw:
                 self.problem(here, f"promote-from names unknown environment '{source}'",
                              did_you_mean(source, raw) or f"known environments: {', '.join(map(str, raw))}")

@@ -256,7 +256,8 @@ class _Renderer:
 
     def valid_shape(self, doc: YamlDoc, value: Any, base: Path) -> bool:
         if not isinstance(value, dict):
-            self.problem(doc, base, "a list item must be a Kubernetes object (a mapping)")
+            self.problem(doc, base, "a list item must be a Kubernetes object (a mapping)",
+                         "give each item of 'items' apiVersion, kind and metadata.name")
             return False
         ok = True
         for key in ("apiVersion", "kind"):

@@ -24,6 +24,7 @@ PathKey = str | int
 Path = tuple[PathKey, ...]
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 # Kubernetes decodes YAML into JSON: timestamps and binary stay strings there, so they do here.
 _KEEP_AS_STRING = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
 
@@ -66,6 +67,7 @@ class _Builder:
         self.loader = loader
         self.doc = doc
         self.problems: list[Problem] = []
+        self.merged: dict[int, int] = {}  # id(mapping node) -> how many of its pairs came from `<<` merges
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         mark = node.start_mark
@@ -81,20 +83,27 @@ class _Builder:
         raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
-        self.loader.flatten_mapping(node)  # resolves `<<` merge keys
+        if id(node) not in self.merged:  # an anchored node is built again for each alias: flatten it once
+            own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+            self.loader.flatten_mapping(node)  # resolves `<<` merge keys: merged pairs first, then its own
+            self.merged[id(node)] = len(node.value) - own
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        own_keys: set[Any] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             if not isinstance(key_node, yaml.ScalarNode):
-                self._problem(key_node, "a mapping key must be a plain value, not a list or mapping")
+                self._problem(key_node, "a mapping key must be a plain value, not a list or mapping",
+                              "write the key as a plain name, e.g. 'name: value'")
                 continue
             key = key_node.value if key_node.tag == _STR_TAG else self.loader.construct_object(key_node)
-            if key in result:
-                self._problem(
-                    key_node,
-                    f"key {key!r} appears twice in the same mapping",
-                    "remove one of them; YAML keeps only the last, which hides the first",
-                )
-                continue
+            if index >= self.merged[id(node)]:  # merged keys may be overridden; the mapping's own may not clash
+                if key in own_keys:
+                    self._problem(
+                        key_node,
+                        f"key {key!r} appears twice in the same mapping",
+                        "remove one of them; YAML keeps only the last, which hides the first",
+                    )
+                    continue
+                own_keys.add(key)
             child = path + (key,)
             self.doc.key_marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = self.build(value_node, child)
@@ -128,8 +137,14 @@ def parse_documents(text: str, file: str) -> list[YamlDoc]:
         raise YamlSyntaxError(
             [Problem(f"invalid YAML: {what}", loc, "check indentation and quoting around this line")]
         ) from e
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow: no mark, only a position
+        line, column = text.count("\n", 0, e.position) + 1, e.position - text.rfind("\n", 0, e.position)
+        code = e.character if isinstance(e.character, int) else ord(e.character)
+        problem = Problem(f"invalid YAML: character U+{code:04X} is not allowed ({e.reason})",
+                          Location(file, line, column), "remove it; YAML files hold printable text")
+        raise YamlSyntaxError([problem]) from e
     except yaml.YAMLError as e:
-        raise YamlSyntaxError([Problem(f"invalid YAML: {e}", Location(file))]) from e
+        raise YamlSyntaxError([Problem(f"invalid YAML: {e}", Location(file), "check the file's syntax")]) from e
     finally:
         loader.dispose()
     if problems:
