@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import Location, ManifestError, Problem, UsageError
 from . import kinds
 from .config import Config, Environment
-from .imageref import ImageRef, ImageRefError, parse_image_ref
+from .imageref import ImageRefError, parse_image_ref
 from .naming import content_hash, expand_placeholders, sanitize_host, sanitize_label
 from .substitute import substitute_text, substitute_tree
 from .yamlsrc import Path, YamlDoc
