@@ -220,7 +220,7 @@ CASES = {
     # -- routes ---------------------------------------------------------------------------------
     "tunnel-without-account": Bad(
         HEAD + STAGING + TUNNEL_ROUTES,
-        "mode 'tunnel' needs 'account' in routes.cloudflare", "zone:", "account id"),
+        "mode 'tunnel' needs 'account' in routes.cloudflare", "cloudflare:", "account id"),
     "host-outside-zone": Bad(
         HEAD + env_block("context: kind-dev\nhost: staging.example.org")
         + "routes:\n  cloudflare:\n    zone: example.com\n",

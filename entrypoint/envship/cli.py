@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from . import __version__
 from .errors import EXIT_FAILED, EXIT_USAGE, EnvshipError, Problem, UsageError
@@ -36,8 +36,15 @@ examples:
   DB_PASSWORD=... envship render --env production --image ... --secret DB_PASSWORD"""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports through envship's error boundary (annotations in Actions, exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}", f"see '{self.prog} --help'")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="envship", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"envship {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -123,10 +130,14 @@ def check_key(key: str, flag: str, valid: bool) -> None:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
          out: TextIO | None = None, err: TextIO | None = None) -> int:
     environ = os.environ if environ is None else environ
-    args = build_parser().parse_args(argv)
-    console = make_console(args.command, environ, out, err)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    console = make_console(argv[0] if argv else "", environ, out, err)
+    console.mask(secret_values_in(argv))  # before anything, argparse's own messages included
     try:
+        args = build_parser().parse_args(argv)
         return dispatch(args, console, environ)
+    except SystemExit as e:  # --help and --version
+        return e.code if isinstance(e.code, int) else 0
     except EnvshipError as e:
         for problem in e.problems:
             console.error(problem, e.title)
@@ -143,6 +154,22 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
                               "this is a bug in envship; re-run with ENVSHIP_DEBUG=1 and report the traceback"),
                       "envship internal error")
         return EXIT_FAILED
+
+
+def secret_values_in(argv: Sequence[str]) -> list[str]:
+    """Values of `--secret K=V` and `--secret=K=V` arguments, found without parsing."""
+    values = []
+    for i, arg in enumerate(argv):
+        if arg == "--secret" and i + 1 < len(argv):
+            item = argv[i + 1]
+        elif arg.startswith("--secret="):
+            item = arg.removeprefix("--secret=")
+        else:
+            continue
+        value = item.partition("=")[2]
+        if value:
+            values.append(value)
+    return values
 
 
 def make_console(command: str, environ: Mapping[str, str], out: TextIO | None, err: TextIO | None) -> Console:
@@ -164,7 +191,7 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
         from .commands import render
 
         secrets = parse_secrets(args.secrets, environ)
-        console.mask(secrets.values())  # before any other output
+        console.mask(secrets.values())  # values read from the environment (--secret K)
         opts = render.RenderOptions(
             config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, env=args.env,
             image=args.image, pr=args.pr, values=parse_values(args.values), secrets=secrets,

@@ -35,10 +35,12 @@ class Console:
         return text
 
     # -- output ---------------------------------------------------------------------------------
-    def result(self, text: str, scrub: bool = True) -> None:
-        """The command's product (rendered YAML, a digest): stdout, nothing else there. `scrub=False` only
-        for what the user explicitly asked to see (--show-secrets)."""
-        self.out.write(self.scrub(text) if scrub else text)
+    def result(self, text: str) -> None:
+        """The command's product (rendered YAML, a digest): stdout, nothing else there. Not scrubbed: it
+        must stay exactly what would be applied (a secret "admin" must not turn a user name into ***).
+        Commands keep secrets out of results by construction (Secret data is <redacted>), and in a
+        workflow log the runner masks them anyway."""
+        self.out.write(text)
         self.out.flush()
 
     def info(self, text: str) -> None:

@@ -12,6 +12,7 @@ from ..errors import ConfigError, Location, ManifestError, OperationError, Probl
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 RENDERED_FILE = re.compile(r"\d{4}-[a-z0-9.-]+\.yaml")
+SECRET_FILE = re.compile(r"\d{4}-secret-")
 
 
 def display_path(path: Path) -> str:
@@ -95,7 +96,11 @@ def write_rendered(directory: str, files: dict[str, str]) -> None:
                 old.unlink()
         for name, text in files.items():
             tmp = target / f".{name}.tmp"
-            tmp.write_text(text, encoding="utf-8")
+            # Secrets (real values with --show-secrets) are readable by their owner only.
+            mode = 0o600 if SECRET_FILE.match(name) else 0o644
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
             os.replace(tmp, target / name)
     except OSError as e:
         raise OperationError(f"cannot write rendered manifests to {directory}: {e.strerror or e}",

@@ -100,10 +100,6 @@ class GitHubActions(Console):
         finally:
             self._command("::endgroup::")
 
-    def result(self, text: str, scrub: bool = True) -> None:
-        # In a workflow log, stdout and stderr interleave; results go to stdout as on a terminal.
-        super().result(text, scrub)
-
     def set_output(self, name: str, value: str) -> None:
         path = self.environ.get("GITHUB_OUTPUT")
         if not path:

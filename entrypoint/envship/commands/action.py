@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from ..adapters.console import Console
 from ..adapters.github_actions import parse_assignments, read_input
-from ..errors import EnvshipError, UsageError
+from ..errors import EnvshipError, Problem, UsageError
 
 COMMANDS = ("render",)  # only what is implemented is advertised (action.yml lists the same)
 DEFAULT_CONFIG = "envship.yaml"
@@ -21,17 +21,28 @@ def run(console: Console, environ: Mapping[str, str]) -> int:
                          f"use one of: {', '.join(COMMANDS)}")
     from . import render
 
+    values = parse_assignments(read_input(environ, "env"), "input 'env'")
+    warn_empty_values(console, values)
     opts = render.RenderOptions(
         config=read_input(environ, "config") or DEFAULT_CONFIG,
         env=required(environ, "environment", "the environment to render, e.g. staging"),
         image=required(environ, "image", "the build job's output, REPO@sha256:..."),
         pr=explicit_pr(environ),
         event_pr=event_pr(environ),
-        values=parse_assignments(read_input(environ, "env"), "input 'env'"),
+        values=values,
         secrets=secrets,
         output_dir=read_input(environ, "output") or None,
     )
     return render.run(opts, console, environ)
+
+
+def warn_empty_values(console: Console, values: Mapping[str, str]) -> None:
+    """`KEY=${{ vars.KEY }}` with the variable unset arrives as `KEY=`, silently overriding the config."""
+    for key, value in values.items():
+        if value == "":
+            console.warn(Problem(
+                f"input 'env' sets {key} to an empty value, which overrides envship.yaml's value",
+                None, f"if that is not meant, define the variable {key} for this environment or drop the line"))
 
 
 def read_secrets(console: Console, environ: Mapping[str, str]) -> dict[str, str]:
@@ -71,6 +82,7 @@ def event_pr(environ: Mapping[str, str]) -> int | None:
     try:
         with open(environ.get("GITHUB_EVENT_PATH", ""), encoding="utf-8") as f:
             number = json.load(f).get("pull_request", {}).get("number")
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot read the pull_request event: {e}", "pass the 'pr' input explicitly") from e
+    except (OSError, ValueError, AttributeError):
+        # Only a preview needs it, and a preview without a number says so and asks for the `pr` input.
+        return None
     return number if isinstance(number, int) else None

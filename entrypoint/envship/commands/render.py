@@ -58,7 +58,7 @@ def run(opts: RenderOptions, console: Console, environ: Mapping[str, str]) -> in
         console.info(f"wrote {len(rendered)} objects to {opts.output_dir}")
     else:
         with console.group(f"rendered manifests for {rendering.target.name}"):
-            console.result(output.to_stream(rendering, opts.show_secrets), scrub=not opts.show_secrets)
+            console.result(output.to_stream(rendering, opts.show_secrets))
     report(rendering, console)
     return 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,7 +28,9 @@ ROUTE_PROVIDERS = ("cloudflare",)
 CLOUDFLARE_KEYS = ("zone", "mode", "target", "account", "tunnel", "service")
 CLOUDFLARE_MODES = ("dns", "tunnel")
 PREVIEW_PLACEHOLDERS = ("pr",)
-CLUSTER_RE = re.compile(r"projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/locations/[a-z0-9-]+/clusters/[a-z]([-a-z0-9]{0,38}[a-z0-9])?")
+CLUSTER_RE = re.compile(
+    r"projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/locations/[a-z0-9-]+/clusters/[a-z]([-a-z0-9]{0,38}[a-z0-9])?"
+)
 DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 HOST_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DEFAULT_MANIFESTS = "deploy"
@@ -196,7 +198,7 @@ class _Validator:
             self.problem(("image",), f"image '{image}' must be a repository without tag or digest",
                          f"write 'image: {ref.repository}'; the digest comes from the build job (--image)")
             return ""
-        return image
+        return ref.repository
 
     def env_map(self, parent: Mapping[str, Any], path: Path) -> dict[str, str]:
         env = None if parent.get("env") is None else self.typed(parent, path, "env", dict, "a mapping of NAME: value")
@@ -214,7 +216,8 @@ class _Validator:
             for name in _REFERENCE.findall(value) if isinstance(value, str) else []:
                 if name not in BUILTIN_VARIABLES:
                     self.problem(here, f"variable '{key}' refers to ${{{name}}}, which is not available here",
-                                 f"variable values may use {', '.join(BUILTIN_VARIABLES)}; write $${{{name}}} for a literal")
+                                 f"variable values may use {', '.join(BUILTIN_VARIABLES)}; "
+                                 f"write $${{{name}}} for a literal")
             if isinstance(value, bool):
                 result[key] = "true" if value else "false"
             elif isinstance(value, (str, int, float)):
@@ -254,7 +257,7 @@ class _Validator:
             for key in ("account", "tunnel"):
                 if key not in cf:
                     self.problem(path, f"mode 'tunnel' needs '{key}' in routes.cloudflare",
-                                 "give the Cloudflare account id and the tunnel's UUID")
+                                 "give the Cloudflare account id and the tunnel's UUID", key=True)
         elif mode == "dns":
             for key in ("account", "tunnel", "service"):
                 if key in cf:
@@ -289,12 +292,17 @@ class _Validator:
                          "give it at least 'context:' or 'cluster:'")
             return None
         self.check_keys(body, path, ENV_KEYS, f"environment '{name}'")
-        flag: Callable[[str], bool] = lambda key: bool(self.typed(body, path, key, bool, "true or false"))
+
+        def flag(key: str) -> bool:
+            return bool(self.typed(body, path, key, bool, "true or false"))
+
         preview, protected = flag("preview"), flag("protected")
         cluster, context = self.target(body, path, name)
-        namespace = self.templated(body, path, "namespace", name, preview, default=_default_namespace(app, name, preview))
+        namespace = self.templated(body, path, "namespace", name, preview,
+                                   default=_default_namespace(app, name, preview))
         host = self.templated(body, path, "host", name, preview, default=None)
-        if host and cloudflare and cloudflare.zone and not _in_zone(expand_placeholders(host, {"pr": SAMPLE_PR}), cloudflare.zone):
+        sample_host = expand_placeholders(host, {"pr": SAMPLE_PR}) if host else ""
+        if sample_host and cloudflare and cloudflare.zone and not _in_zone(sample_host, cloudflare.zone):
             self.problem(path + ("host",), f"host '{host}' is not inside the Cloudflare zone '{cloudflare.zone}'",
                          f"use a name ending in .{cloudflare.zone}, or change routes.cloudflare.zone")
         ttl, max_count = self.preview_limits(body, path, name, preview)
@@ -366,7 +374,7 @@ class _Validator:
         if key == "host" and not _valid_host(sample):
             self.problem(here, f"host '{value}' is not a valid hostname",
                          "write a name like staging.example.com, without scheme, port or path")
-        return value
+        return str(value)
 
     def preview_limits(self, body: Mapping[str, Any], path: Path, name: str,
                        preview: bool) -> tuple[timedelta | None, int | None]:

@@ -51,7 +51,20 @@ def placeholders(template: str) -> list[str]:
     return PLACEHOLDER.findall(template)
 
 
+SECRET_HASH_ITERATIONS = 200_000
+
+
+def _canonical(data: Mapping[str, str]) -> bytes:
+    return json.dumps(dict(sorted(data.items())), separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def content_hash(data: Mapping[str, str]) -> str:
     """A stable hash of key/value content: same values, same name; any change, a new name."""
-    canonical = json.dumps(dict(sorted(data.items())), separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LEN]
+    return hashlib.sha256(_canonical(data)).hexdigest()[:HASH_LEN]
+
+
+def secret_content_hash(data: Mapping[str, str], salt: str) -> str:
+    """Like content_hash, for secret values whose hash is printed in object names and logs: salted and
+    stretched (PBKDF2-SHA256, ~0.1 s) so the name cannot serve to test guesses of a weak secret cheaply."""
+    digest = hashlib.pbkdf2_hmac("sha256", _canonical(data), salt.encode(), SECRET_HASH_ITERATIONS)
+    return digest.hex()[:HASH_LEN]

@@ -20,7 +20,7 @@ _STYLE: dict[str, Any] = {"sort_keys": False, "default_flow_style": False, "allo
 
 
 def dump(obj: dict[str, Any]) -> str:
-    return yaml.dump(obj, Dumper=_Dumper, **_STYLE)
+    return str(yaml.dump(obj, Dumper=_Dumper, **_STYLE))
 
 
 def printable(rendering: Rendering, show_secrets: bool) -> list[dict[str, Any]]:
@@ -29,7 +29,7 @@ def printable(rendering: Rendering, show_secrets: bool) -> list[dict[str, Any]]:
 
 def to_stream(rendering: Rendering, show_secrets: bool = False) -> str:
     # one emitter for the whole stream: a third faster than one per object
-    return yaml.dump_all(printable(rendering, show_secrets), Dumper=_Dumper, explicit_start=True, **_STYLE)
+    return str(yaml.dump_all(printable(rendering, show_secrets), Dumper=_Dumper, explicit_start=True, **_STYLE))
 
 
 def to_files(rendering: Rendering, show_secrets: bool = False) -> dict[str, str]:

@@ -16,7 +16,7 @@ from ..errors import Location, ManifestError, Problem, UsageError
 from . import kinds
 from .config import Config, Environment
 from .imageref import ImageRefError, parse_image_ref
-from .naming import content_hash, expand_placeholders, sanitize_host, sanitize_label
+from .naming import content_hash, expand_placeholders, sanitize_host, sanitize_label, secret_content_hash
 from .substitute import substitute_text, substitute_tree
 from .yamlsrc import Path, YamlDoc
 
@@ -73,7 +73,8 @@ class RenderedObject:
 
     @property
     def namespace(self) -> str | None:
-        return self.obj.get("metadata", {}).get("namespace")
+        namespace = self.obj.get("metadata", {}).get("namespace")
+        return str(namespace) if namespace else None
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -211,7 +212,8 @@ class _Renderer:
     def env_refs(self, values: Mapping[str, str], secrets: Mapping[str, str]) -> tuple[str | None, str | None]:
         app = self.inputs.config.app
         self.configmap = f"{app}-env-{content_hash(values)}" if values else None
-        self.secret = f"{app}-secrets-{content_hash(secrets)}" if secrets else None
+        salt = f"envship:{app}:{self.target.name}:{self.target.namespace}"
+        self.secret = f"{app}-secrets-{secret_content_hash(secrets, salt)}" if secrets else None
         return self.configmap, self.secret
 
     def labels(self) -> dict[str, str]:
@@ -231,7 +233,7 @@ class _Renderer:
             self.problem(doc, (), "this is a kustomization, not a Kubernetes object",
                          "envship reads plain manifests: run 'kubectl kustomize' into the manifests directory")
             return []
-        if isinstance(value.get("kind"), str) and value["kind"].endswith("List") and isinstance(value.get("items"), list):
+        if str(value.get("kind", "")).endswith("List") and isinstance(value.get("items"), list):
             return [o for i, item in enumerate(value["items"]) if (o := self.object(doc, item, ("items", i)))]
         obj = self.object(doc, value, ())
         return [obj] if obj else []
@@ -239,7 +241,7 @@ class _Renderer:
     def object(self, doc: YamlDoc, value: Any, base: Path) -> RenderedObject | None:
         if not self.valid_shape(doc, value, base):
             return None
-        obj, unresolved = substitute_tree(value, self.variables, base)
+        obj, unresolved = substitute_tree(value, self.variables, base, doc.plain_refs)
         for miss in unresolved:
             self.unresolved(doc, miss.path, miss.name)
         if unresolved:

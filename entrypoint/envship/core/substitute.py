@@ -7,13 +7,18 @@ the file and line, never an empty string that would deploy silently.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from .yamlsrc import Path
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
+_WHOLE_REFERENCE = re.compile(r"\$\{[^{}]*\}")
+_RETYPED_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null")}
+_LOADER = yaml.SafeLoader("")
 
 
 @dataclass(frozen=True)
@@ -39,15 +44,29 @@ def substitute_text(text: str, variables: Mapping[str, str], missing: Callable[[
     return _TOKEN.sub(replace, text)
 
 
-def substitute_tree(value: Any, variables: Mapping[str, str], path: Path = ()) -> tuple[Any, list[Unresolved]]:
-    """Substitute every string value in a JSON-like tree (keys are left alone)."""
+def retype(text: str) -> Any:
+    """The value an unquoted YAML scalar `text` would have: `3` -> 3, `true` -> True, else the text."""
+    tag = _LOADER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    if tag in _RETYPED_TAGS:
+        return _LOADER.construct_object(yaml.ScalarNode(tag, text))
+    return text
+
+
+def substitute_tree(value: Any, variables: Mapping[str, str], path: Path = (),
+                    plain: Container[Path] = ()) -> tuple[Any, list[Unresolved]]:
+    """Substitute every string value in a JSON-like tree (keys are left alone). A string at a path in
+    `plain` (an unquoted scalar) that is exactly one `${X}` takes the YAML type of its value, as if the
+    text had been substituted before parsing: `replicas: ${REPLICAS}` gives a number, `"${PORT}"` a string."""
     unresolved: list[Unresolved] = []
 
     def walk(node: Any, here: Path) -> Any:
         if isinstance(node, str):
             if "${" not in node:
                 return node
-            return substitute_text(node, variables, lambda name: unresolved.append(Unresolved(name, here)))
+            text = substitute_text(node, variables, lambda name: unresolved.append(Unresolved(name, here)))
+            if here in plain and _WHOLE_REFERENCE.fullmatch(node) and text != node:
+                return retype(text)
+            return text
         if isinstance(node, dict):
             return {k: walk(v, here + (k,)) for k, v in node.items()}
         if isinstance(node, list):

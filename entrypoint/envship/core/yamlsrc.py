@@ -38,6 +38,8 @@ class YamlDoc:
     line: int
     marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # Unquoted scalars holding `${`: after substitution they take the type YAML would give the value.
+    plain_refs: set[Path] = field(default_factory=set)
 
     def at(self, path: Path, key: bool = False) -> Location:
         """The location of the value (or, with key=True, the key) at `path`, or the nearest parent."""
@@ -74,6 +76,8 @@ class _Builder:
         self.doc.marks[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR_TAG or node.tag in _KEEP_AS_STRING:
+                if not node.style and "${" in node.value:  # plain style: None (PyYAML) or "" (libyaml)
+                    self.doc.plain_refs.add(path)
                 return node.value
             return self.loader.construct_object(node, deep=True)
         if isinstance(node, yaml.SequenceNode):
@@ -94,7 +98,9 @@ class _Builder:
                 self._problem(key_node, "a mapping key must be a plain value, not a list or mapping",
                               "write the key as a plain name, e.g. 'name: value'")
                 continue
-            key = key_node.value if key_node.tag == _STR_TAG else self.loader.construct_object(key_node)
+            # Keys stay the text written: Kubernetes objects and env names have string keys, and YAML 1.1
+            # would otherwise turn `ON:` into True and `80:` into 80.
+            key = key_node.value
             if index >= self.merged[id(node)]:  # merged keys may be overridden; the mapping's own may not clash
                 if key in own_keys:
                     self._problem(
