@@ -229,6 +229,12 @@ CASES = {
     "unknown-cloudflare-mode": Bad(
         HEAD + STAGING + "routes:\n  cloudflare:\n    zone: example.com\n    mode: tunel\n",
         "unknown mode 'tunel'", "tunel", "did you mean 'tunnel'?"),
+    "unknown-gke-endpoint": Bad(
+        HEAD + env_block("cluster: projects/acme-prod/locations/us-central1/clusters/main\nendpoint: privat"),
+        "unknown GKE endpoint 'privat'", "privat", "did you mean 'private'?"),
+    "endpoint-with-context": Bad(
+        HEAD + env_block("context: kind-dev\nendpoint: dns"),
+        "'endpoint' only applies to GKE clusters", "endpoint", "a kubeconfig context names its own server"),
     "tunnel-key-in-dns-mode": Bad(
         HEAD + STAGING + "routes:\n  cloudflare:\n    zone: example.com\n    tunnel: abc\n",
         "'tunnel' is only used with mode 'tunnel'", "tunnel:", "mode: tunnel"),

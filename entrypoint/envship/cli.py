@@ -13,6 +13,7 @@ from .errors import EXIT_FAILED, EXIT_USAGE, EnvshipError, Problem, UsageError
 
 if TYPE_CHECKING:
     from .adapters.console import Console
+    from .commands.render import RenderOptions
 
 DEFAULT_CONFIG = "envship.yaml"
 
@@ -28,6 +29,54 @@ Render the objects an environment would receive, without touching any cluster: n
 the app's images pinned to the digest, ownership labels and release annotations added, and the
 environment's variables (and --secret values) injected as a hashed ConfigMap (and Secret)
 referenced by envFrom from the app's containers. Secret values print as <redacted>."""
+
+PLAN_HELP = """\
+Show what 'envship deploy' would change, without changing anything: every rendered object is
+applied with the server's dry-run (so defaulting, admission and validation run), compared with
+what is live, and shown as a diff; objects deploy would prune are listed. Secret values are
+masked. Exits 0 with or without changes; the 'changes' output counts them."""
+
+DEPLOY_HELP = """\
+Deploy one image digest to an environment: render, take the environment's deploy lock, apply
+with server-side apply in dependency order (objects of one tier in parallel), wait until every
+workload is healthy (watch-based; fails fast on CrashLoopBackOff, ImagePullBackOff, missing
+Secret keys, unschedulable pods, or the progress deadline), prune what is no longer rendered,
+and record the release. On failure the previous healthy release is re-applied (always for
+protected environments; --no-rollback opts out elsewhere). Objects that exist without envship's
+ownership labels are never taken over (unless the environment sets 'adopt: true')."""
+
+BUILD_HELP = """\
+Build the app image once, push it, and print the one immutable thing deploy jobs take: REPO@sha256:D,
+the digest the registry serves (envship asks the registry after the push and fails if it differs).
+Tags (sha-<7 hex>, the branch, --tag) are extra pointers for humans; deploys use the digest.
+The image gets the OCI labels org.opencontainers.image.revision, .source and .created, and a release
+record (repository, digest, tags, git sha, ref, source URL, run URL, build time, builder) is written
+to --release-file as JSON; in GitHub Actions also to the outputs image, digest and release.
+
+builders:
+  docker   docker buildx build --push --metadata-file (the default in GitHub Actions, where the
+           runner mounts the Docker socket into the action); --platform and --cache-* pass through
+  buildah  daemonless: buildah build --isolation chroot, then buildah push to each tag (the default
+           elsewhere when buildah is installed; docker otherwise). Pushes use each tool's own login
+           (docker login / buildah login)."""
+
+BUILD_EPILOG = """\
+examples:
+  envship build                                    # envship.yaml's image, ./Dockerfile
+  envship build --builder buildah --context app --tag v1.2.0
+  envship build --builder docker --platform linux/amd64,linux/arm64 \\
+      --cache-from type=gha --cache-to type=gha,mode=max"""
+
+RESOLVE_HELP = """\
+Print REPO@sha256:D for REPO:TAG: the digest the registry serves for the tag, read through the OCI
+distribution API (for a multi-arch image, the index's digest). REPO@sha256:D checks that the digest
+exists. Credentials, first match: GITHUB_TOKEN for ghcr.io; Google application default credentials
+for *.pkg.dev and gcr.io; the docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json,
+credential helpers included); else anonymous. Plain HTTP is used only for localhost, 127.0.0.1, [::1]
+and the hosts in ENVSHIP_INSECURE_REGISTRIES (comma-separated). 429 and 5xx answers are retried.
+
+exit codes: 0 resolved, 1 registry unreachable, unauthorized or failing, 2 malformed reference or
+no such repository, tag or digest"""
 
 RENDER_EPILOG = """\
 examples:
@@ -53,20 +102,64 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser(
         "render", help="print the exact objects an environment would receive", description=RENDER_HELP,
         epilog=RENDER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_option(render)
-    render.add_argument("--env", required=True, metavar="E", help="environment name from the config")
-    render.add_argument("--image", required=True, metavar="REPO@sha256:D",
-                        help="the app image, pinned by digest (as printed by the build job)")
-    render.add_argument("--pr", type=positive_int, metavar="N", help="pull request number (preview environments)")
-    render.add_argument("--set", dest="values", action="append", default=[], metavar="K=V",
-                        help="a non-secret variable, over the config's env (repeatable)")
-    render.add_argument("--secret", dest="secrets", action="append", default=[], metavar="K[=V]",
-                        help="a secret variable; K alone reads the value from the environment variable K, "
-                             "which keeps it out of the process list (repeatable)")
+    add_target_options(render)
     render.add_argument("--output", metavar="DIR",
                         help="write one file per object (NNNN-kind-name.yaml, in apply order) instead of stdout")
     render.add_argument("--show-secrets", action="store_true",
                         help="print Secret values instead of <redacted> (never use in CI logs)")
+    add_allow_tag_option(render)
+
+    plan = commands.add_parser(
+        "plan", help="show what deploy would change (server-side dry-run); changes nothing",
+        description=PLAN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_target_options(plan)
+
+    deploy = commands.add_parser(
+        "deploy", help="apply to the cluster, wait until healthy, prune; roll back on failure",
+        description=DEPLOY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_target_options(deploy)
+    deploy.add_argument("--timeout", type=duration, default=600.0, metavar="DURATION",
+                        help="how long the rollout may take before it counts as failed (default 10m)")
+    deploy.add_argument("--no-rollback", action="store_true",
+                        help="leave a failed release in place instead of re-applying the previous healthy one "
+                             "(protected environments always roll back)")
+    deploy.add_argument("--lock-timeout", type=duration, default=600.0, metavar="DURATION",
+                        help="how long to wait for another deploy of the same app and environment (default 10m)")
+    deploy.add_argument("--crashloop-restarts", type=positive_int, default=2, metavar="N",
+                        help="fail once a container in CrashLoopBackOff has restarted N times (default 2)")
+    deploy.add_argument("--dry-run", action="store_true", help="only plan: same as 'envship plan'")
+
+    build = commands.add_parser(
+        "build", help="build and push the app image; print REPO@sha256:D (the digest the registry serves)",
+        description=BUILD_HELP, epilog=BUILD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_option(build)
+    build.add_argument("--repository", metavar="REPO",
+                       help="image repository to push to, instead of the config's 'image' (e.g. ghcr.io/acme/hello)")
+    build.add_argument("--context", default=".", metavar="DIR", help="build context directory (default: .)")
+    build.add_argument("--file", metavar="PATH",
+                       help="the Dockerfile (default: Dockerfile, else Containerfile, in the context)")
+    build.add_argument("--builder", choices=("docker", "buildah"),
+                       help="docker (buildx) or buildah (daemonless); default: docker in GitHub Actions, "
+                            "else buildah if installed, else docker")
+    build.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG",
+                       help="an extra tag to push, besides sha-<7 hex> and the branch (repeatable)")
+    build.add_argument("--build-arg", dest="build_args", action="append", default=[], metavar="K=V",
+                       help="a build argument (repeatable)")
+    build.add_argument("--platform", dest="platforms", action="append", default=[], metavar="OS/ARCH",
+                       help="target platform(s), e.g. linux/amd64,linux/arm64 (docker only; repeatable)")
+    build.add_argument("--cache-from", action="append", default=[], metavar="SPEC",
+                       help="passed to docker buildx build --cache-from, e.g. type=gha (docker only; repeatable)")
+    build.add_argument("--cache-to", action="append", default=[], metavar="SPEC",
+                       help="passed to docker buildx build --cache-to, e.g. type=gha,mode=max (docker only; "
+                            "repeatable)")
+    build.add_argument("--release-file", default="release.json", metavar="PATH",
+                       help="where to write the release record, JSON (default: release.json; for "
+                            "actions/upload-artifact)")
+
+    resolve = commands.add_parser(
+        "resolve", help="print REPO@sha256:D for REPO:TAG, from the registry", description=RESOLVE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    resolve.add_argument("reference", metavar="REPO:TAG", help="the image to resolve, e.g. ghcr.io/acme/hello:main")
 
     commands.add_parser(
         "action", help="run as the GitHub Action (reads INPUT_* variables; used by action.yml)",
@@ -78,6 +171,36 @@ def build_parser() -> argparse.ArgumentParser:
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, metavar="PATH",
                         help=f"config file (default: $ENVSHIP_CONFIG or {DEFAULT_CONFIG})")
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """What render, plan and deploy share: which environment, which image, which values."""
+    add_config_option(parser)
+    parser.add_argument("--env", required=True, metavar="E", help="environment name from the config")
+    parser.add_argument("--image", required=True, metavar="REPO@sha256:D",
+                        help="the app image, pinned by digest (as printed by the build job)")
+    parser.add_argument("--pr", type=positive_int, metavar="N", help="pull request number (preview environments)")
+    parser.add_argument("--set", dest="values", action="append", default=[], metavar="K=V",
+                        help="a non-secret variable, over the config's env (repeatable)")
+    parser.add_argument("--secret", dest="secrets", action="append", default=[], metavar="K[=V]",
+                        help="a secret variable; K alone reads the value from the environment variable K, "
+                             "which keeps it out of the process list (repeatable)")
+
+
+def duration(text: str) -> float:
+    from .core.config import parse_duration
+
+    value = parse_duration(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 10m, 90s or 1h30m, not {text!r}")
+    return value.total_seconds()
+
+
+def add_allow_tag_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-tag", action="store_true",
+                        help="accept --image REPO:TAG for a protected environment: the tag is resolved to the "
+                             "digest the registry serves now, and that digest is recorded (other environments "
+                             "accept a tag without this flag; a digest never needs the registry)")
 
 
 def positive_int(text: str) -> int:
@@ -117,6 +240,16 @@ def parse_secrets(items: Sequence[str], environ: Mapping[str, str]) -> dict[str,
             value = environ[key]
         secrets[key] = value
     return secrets
+
+
+def parse_build_args(items: Sequence[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--build-arg {item}: expected KEY=VALUE", "write --build-arg NAME=value")
+        values[key] = value
+    return values
 
 
 def check_key(key: str, flag: str, valid: bool) -> None:
@@ -182,6 +315,18 @@ def make_console(command: str, environ: Mapping[str, str], out: TextIO | None, e
     return Console(out, err)
 
 
+def render_options(args: argparse.Namespace, console: Console, environ: Mapping[str, str]) -> RenderOptions:
+    from .commands.render import RenderOptions
+
+    secrets = parse_secrets(args.secrets, environ)
+    console.mask(secrets.values())  # values read from the environment (--secret K)
+    return RenderOptions(
+        config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, env=args.env,
+        image=args.image, pr=args.pr, values=parse_values(args.values), secrets=secrets,
+        output_dir=getattr(args, "output", None), show_secrets=getattr(args, "show_secrets", False),
+        allow_tag=getattr(args, "allow_tag", False))
+
+
 def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, str]) -> int:
     if args.command == "action":
         from .commands import action
@@ -190,13 +335,30 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
     if args.command == "render":
         from .commands import render
 
-        secrets = parse_secrets(args.secrets, environ)
-        console.mask(secrets.values())  # values read from the environment (--secret K)
-        opts = render.RenderOptions(
-            config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, env=args.env,
-            image=args.image, pr=args.pr, values=parse_values(args.values), secrets=secrets,
-            output_dir=args.output, show_secrets=args.show_secrets)
-        return render.run(opts, console, environ)
+        return render.run(render_options(args, console, environ), console, environ)
+    if args.command in ("plan", "deploy"):
+        from .commands import deploy, plan
+
+        opts = deploy.DeployOptions(render_options(args, console, environ))
+        if args.command == "plan" or args.dry_run:
+            return plan.run(opts, console, environ)
+        opts = deploy.DeployOptions(opts.render, timeout=args.timeout, no_rollback=args.no_rollback,
+                                    lock_timeout=args.lock_timeout, crashloop_restarts=args.crashloop_restarts)
+        return deploy.run(opts, console, environ)
+    if args.command == "build":
+        from .commands import build
+
+        opts = build.BuildOptions(
+            config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, repository=args.repository,
+            context=args.context, file=args.file, builder=args.builder, tags=tuple(args.tags),
+            cache_from=tuple(args.cache_from), cache_to=tuple(args.cache_to), release_file=args.release_file,
+            platforms=tuple(p for item in args.platforms for p in item.split(",") if p),
+            build_args=parse_build_args(args.build_args))
+        return build.run(opts, console, environ)
+    if args.command == "resolve":
+        from .commands import resolve
+
+        return resolve.run(args.reference, console, environ)
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
 
 

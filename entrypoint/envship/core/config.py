@@ -22,8 +22,9 @@ from .yamlsrc import Path, YamlDoc, YamlSyntaxError, parse_documents
 TOP_KEYS = ("app", "image", "manifests", "env", "environments", "routes")
 ENV_KEYS = (
     "cluster", "context", "namespace", "host", "env", "promote-from", "protected",
-    "preview", "ttl", "max", "adopt", "create-namespace",
+    "preview", "ttl", "max", "adopt", "create-namespace", "endpoint",
 )
+GKE_ENDPOINTS = ("public", "private", "dns")
 ROUTE_PROVIDERS = ("cloudflare",)
 CLOUDFLARE_KEYS = ("zone", "mode", "target", "account", "tunnel", "service")
 CLOUDFLARE_MODES = ("dns", "tunnel")
@@ -65,6 +66,7 @@ class Environment:
     max: int | None = None
     adopt: bool = False
     create_namespace: bool = False
+    endpoint: str = "public"  # which GKE control-plane endpoint: public, private or dns
     location: Location | None = None
 
 
@@ -315,8 +317,9 @@ class _Validator:
             create_ns = flag("create-namespace")
         own_env = self.env_map(body, path)
         self.builtin_references(name, own_env, path, host is not None, preview)
+        endpoint = self.endpoint(body, path, cluster)
         return Environment(
-            name=name, namespace=namespace or "", cluster=cluster, context=context, host=host,
+            name=name, endpoint=endpoint, namespace=namespace or "", cluster=cluster, context=context, host=host,
             env=own_env, promote_from=promote_from, protected=protected, preview=preview,
             ttl=ttl, max=max_count, adopt=flag("adopt"), create_namespace=bool(create_ns),
             location=self.doc.at(path, key=True),
@@ -334,6 +337,18 @@ class _Validator:
                 if hints.get(ref):
                     self.problem(here, f"variable '{key}' refers to ${{{ref}}}, which environment '{name}' "
                                        "does not have", hints[ref])
+
+    def endpoint(self, body: Mapping[str, Any], path: Path, cluster: str | None) -> str:
+        value = self.typed(body, path, "endpoint", str, "'public', 'private' or 'dns'")
+        if value is None:
+            return "public"
+        if value not in GKE_ENDPOINTS:
+            self.problem(path + ("endpoint",), f"unknown GKE endpoint '{value}'",
+                         did_you_mean(value, GKE_ENDPOINTS) or "use 'public', 'private' or 'dns'")
+        elif "cluster" not in body:
+            self.problem(path + ("endpoint",), "'endpoint' only applies to GKE clusters ('cluster:')",
+                         "remove it; a kubeconfig context names its own server", key=True)
+        return str(value)
 
     def target(self, body: Mapping[str, Any], path: Path, name: str) -> tuple[str | None, str | None]:
         cluster = self.typed(body, path, "cluster", str, "projects/P/locations/L/clusters/C")

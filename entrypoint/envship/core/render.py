@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import Location, ManifestError, Problem, UsageError
 from . import kinds
 from .config import Config, Environment
-from .imageref import ImageRefError, parse_image_ref
+from .imageref import ImageRef, ImageRefError, parse_image_ref
 from .naming import content_hash, expand_placeholders, sanitize_host, sanitize_label, secret_content_hash
 from .substitute import substitute_text, substitute_tree
 from .yamlsrc import Path, YamlDoc
@@ -37,10 +37,11 @@ class Release:
     git_sha: str = ""
     run_url: str = ""
     time: str = ""      # RFC 3339, UTC
+    image_tag: str = ""  # the tag --image named, when it was resolved to the digest through the registry
 
     def annotations(self) -> dict[str, str]:
-        values = {"digest": self.digest, "git-sha": self.git_sha, "run-url": self.run_url,
-                  "deployed-at": self.time}
+        values = {"digest": self.digest, "image-tag": self.image_tag, "git-sha": self.git_sha,
+                  "run-url": self.run_url, "deployed-at": self.time}
         return {ANNOTATION_PREFIX + k: v for k, v in values.items() if v}
 
 
@@ -89,6 +90,7 @@ class RenderedObject:
 class Rendering:
     target: Target
     release: Release
+    app: str = ""
     objects: list[RenderedObject] = field(default_factory=list)
     env_configmap: str | None = None
     env_secret: str | None = None
@@ -121,8 +123,8 @@ def resolve_target(environment: Environment, pr: int | None) -> Target:
     return Target(environment, namespace, host, pr)
 
 
-def pinned_release_image(config: Config, image: str) -> tuple[str, str]:
-    """Check `--image` against the config's repository; return (REPO@sha256:D, sha256:D)."""
+def release_image_ref(config: Config, image: str) -> ImageRef:
+    """Check `--image` (a digest, or a tag to resolve) against the config's repository; return it parsed."""
     try:
         ref = parse_image_ref(image)
     except ImageRefError as e:
@@ -133,12 +135,12 @@ def pinned_release_image(config: Config, image: str) -> tuple[str, str]:
             f"--image {image} is not from the app's repository {config.image}",
             f"pass {config.image}@sha256:..., or change 'image' in {config.file}",
         )
-    if not ref.digest:
+    if not ref.digest and not ref.tag:
         raise UsageError(
-            f"--image {image} has no digest; envship deploys immutable digests only",
-            f"run 'envship resolve {image}' and pass the {config.image}@sha256:... it prints",
+            f"--image {image} has neither a digest nor a tag",
+            f"pass {config.image}@sha256:... as printed by the build job",
         )
-    return app_repo.pinned(ref.digest), ref.digest
+    return ref
 
 
 def variables_for(inputs: Inputs, target: Target) -> dict[str, str]:
@@ -176,7 +178,7 @@ def render(docs: Iterable[YamlDoc], inputs: Inputs, target: Target) -> Rendering
     env_values = variables_for(inputs, target)
     variables = {**env_values, **builtin_variables(target, inputs.release)}
     renderer = _Renderer(inputs, target, variables)
-    rendering = Rendering(target, inputs.release)
+    rendering = Rendering(target, inputs.release, inputs.config.app)
     rendering.env_configmap, rendering.env_secret = renderer.env_refs(env_values, inputs.secrets)
     objects = [obj for doc in docs for obj in renderer.objects_of(doc)]
     objects.extend(renderer.generated(env_values, inputs.secrets, objects))

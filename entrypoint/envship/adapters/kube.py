@@ -1,0 +1,262 @@
+"""The Kubernetes API over HTTP: discovery, server-side apply, list, watch, delete, logs.
+
+One `requests` session with a connection pool sized for parallel applies and urllib3 `Retry` for 429
+and 5xx answers (honouring `Retry-After`). Every request asks `Connection.token()` for the bearer
+token, so a self-refreshing credential (GKE through google-auth) stays valid during long waits.
+Errors become `KubeError` with the API's own reason and message.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ..errors import OperationError
+
+FIELD_MANAGER = "envship"
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach one cluster."""
+
+    server: str                                     # https://host[:port]
+    description: str                                # "GKE cluster projects/.../clusters/x", "context kind-dev"
+    token: Callable[[], str | None] = lambda: None  # called for every request: refreshing credentials
+    verify: bool | str = True                       # CA bundle path, or False (insecure-skip-tls-verify)
+    cert: tuple[str, str] | None = None             # client certificate and key files
+    secrets: tuple[str, ...] = field(default_factory=tuple)  # values to mask (static tokens)
+
+
+@dataclass(frozen=True)
+class ApiResource:
+    group_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        base = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+
+class KubeError(OperationError):
+    """An API request failed; `status` and `reason` are the server's (0 and 'Unreachable' without answer)."""
+
+    def __init__(self, message: str, hint: str = "", status: int = 0, reason: str = "",
+                 causes: list[str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
+        self.reason = reason
+        self.causes = causes or []
+
+
+class WatchExpired(Exception):
+    """The watch's resourceVersion is too old (410 Gone): list again and resume from there."""
+
+
+class Kube:
+    def __init__(self, connection: Connection, timeout: float = 30.0, pool: int = 16) -> None:
+        self.connection = connection
+        self.timeout = timeout
+        self.session = requests.Session()
+        retry = Retry(total=6, connect=3, read=2, status=6, backoff_factor=0.2, status_forcelist=RETRY_STATUSES,
+                      allowed_methods=frozenset({"GET", "HEAD", "PATCH", "PUT", "DELETE"}),
+                      respect_retry_after_header=True, raise_on_status=False)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=retry)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.verify = connection.verify
+        if connection.cert:
+            self.session.cert = connection.cert
+        self._discovery: dict[str, dict[str, ApiResource]] = {}
+        self._discovery_lock = threading.Lock()
+        self.requests_made = 0
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                body: Any = None, content_type: str = "application/json", stream: bool = False,
+                timeout: float | None = None, ok_missing: bool = False) -> requests.Response | None:
+        headers = {"Accept": "application/json", "User-Agent": "envship"}
+        token = self.connection.token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        self.requests_made += 1
+        try:
+            response = self.session.request(method, self.connection.server.rstrip("/") + path, params=params,
+                                            data=data, headers=headers, stream=stream,
+                                            timeout=(10.0, timeout or self.timeout))
+        except requests.exceptions.SSLError as e:
+            raise KubeError(f"TLS verification failed talking to {self.connection.description}: {e}",
+                            "the cluster's CA certificate does not match; check the cluster endpoint and CA",
+                            reason="Unreachable") from e
+        except requests.exceptions.RequestException as e:
+            raise KubeError(f"cannot reach the Kubernetes API of {self.connection.description} "
+                            f"({self.connection.server}): {type(e).__name__}",
+                            "check the cluster endpoint, the network path (private clusters need a route), "
+                            "and that the API server is up", reason="Unreachable") from e
+        if response.status_code == 404 and ok_missing:
+            return None
+        if response.status_code >= 400:
+            raise self._error(method, path, response)
+        return response
+
+    def _error(self, method: str, path: str, response: requests.Response) -> KubeError:
+        try:
+            status = response.json()
+        except ValueError:
+            status = {}
+        message = str(status.get("message") or response.reason or "")
+        reason = str(status.get("reason") or "")
+        causes = [f"{c.get('field', '')}: {c.get('message', '')}".strip(": ")
+                  for c in (status.get("details") or {}).get("causes") or []]
+        code = response.status_code
+        hint = {
+            401: f"the credentials for {self.connection.description} were rejected: re-authenticate "
+                 "(in Actions: google-github-actions/auth before envship) or refresh the kubeconfig",
+            403: "the identity lacks RBAC permission for this; grant it (e.g. roles/container.developer on GKE)",
+            409: "someone else changed the object meanwhile; re-run envship",
+            422: "the object is invalid for this cluster; fix the manifest",
+            429: "the API server is throttling; re-run later",
+        }.get(code, "")
+        return KubeError(f"{method} {path} failed: {code} {reason}: {message}", hint, code, reason, causes)
+
+    # -- discovery ------------------------------------------------------------------------------
+    def resource(self, api_version: str, kind: str) -> ApiResource:
+        """Resolve kind -> REST resource with one discovery request per group/version used."""
+        with self._discovery_lock:
+            if api_version not in self._discovery:
+                self._discovery[api_version] = self._discover(api_version)
+        found = self._discovery[api_version].get(kind)
+        if found is None:
+            raise KubeError(f"the cluster does not serve {kind} in {api_version}",
+                            "check apiVersion and kind; for a custom resource, install its CRD first",
+                            404, "NotFound")
+        return found
+
+    def _discover(self, api_version: str) -> dict[str, ApiResource]:
+        path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        response = self.request("GET", path, ok_missing=True)
+        if response is None:
+            return {}
+        result: dict[str, ApiResource] = {}
+        for res in response.json().get("resources", []):
+            if "/" in res.get("name", ""):
+                continue  # subresources
+            result[res["kind"]] = ApiResource(api_version, res["kind"], res["name"], bool(res.get("namespaced")))
+        return result
+
+    # -- objects --------------------------------------------------------------------------------
+    def apply(self, obj: Mapping[str, Any], dry_run: bool = False, force: bool = True) -> dict[str, Any]:
+        res = self.resource(str(obj["apiVersion"]), str(obj["kind"]))
+        meta = obj["metadata"]
+        params = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
+        if dry_run:
+            params["dryRun"] = "All"
+        response = self.request("PATCH", res.path(meta.get("namespace"), meta["name"]), params=params,
+                                body=json.dumps(obj), content_type=APPLY_CONTENT_TYPE)
+        assert response is not None
+        return dict(response.json())
+
+    def get(self, res: ApiResource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        response = self.request("GET", res.path(namespace, name), ok_missing=True)
+        return dict(response.json()) if response is not None else None
+
+    def list(self, res: ApiResource, namespace: str | None = None, selector: str = "",
+             field_selector: str = "") -> tuple[list[dict[str, Any]], str]:
+        """All items (following `continue`), and the list's resourceVersion for a watch to start from."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": 500}
+        if selector:
+            params["labelSelector"] = selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        while True:
+            response = self.request("GET", res.path(namespace), params=params, ok_missing=True)
+            if response is None:
+                return [], ""
+            body = response.json()
+            for item in body.get("items") or []:
+                item.setdefault("kind", res.kind)
+                item.setdefault("apiVersion", res.group_version)
+                items.append(item)
+            meta = body.get("metadata") or {}
+            if not meta.get("continue"):
+                return items, str(meta.get("resourceVersion", ""))
+            params["continue"] = meta["continue"]
+
+    def delete(self, res: ApiResource, namespace: str | None, name: str, dry_run: bool = False) -> bool:
+        params = {"propagationPolicy": "Background"}
+        if dry_run:
+            params["dryRun"] = "All"
+        return self.request("DELETE", res.path(namespace, name), params=params, ok_missing=True) is not None
+
+    def create(self, res: ApiResource, namespace: str | None, obj: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.request("POST", res.path(namespace), body=obj)
+        assert response is not None
+        return dict(response.json())
+
+    def replace(self, res: ApiResource, namespace: str | None, obj: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.request("PUT", res.path(namespace, obj["metadata"]["name"]), body=obj)
+        assert response is not None
+        return dict(response.json())
+
+    def log(self, namespace: str, pod: str, container: str, tail: int = 20, previous: bool = False) -> str:
+        params: dict[str, Any] = {"container": container, "tailLines": tail}
+        if previous:
+            params["previous"] = "true"
+        try:
+            response = self.request("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}/log", params=params,
+                                    ok_missing=True)
+        except KubeError:
+            return ""  # logs are best effort: the container may never have started
+        return response.text if response is not None else ""
+
+    def watch(self, res: ApiResource, namespace: str | None, resource_version: str, selector: str = "",
+              timeout_s: int = 60, stop: threading.Event | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Stream (type, object) events after `resource_version` until the server ends the watch."""
+        params: dict[str, Any] = {"watch": "1", "resourceVersion": resource_version, "timeoutSeconds": timeout_s,
+                                  "allowWatchBookmarks": "true"}
+        if selector:
+            params["labelSelector"] = selector
+        response = self.request("GET", res.path(namespace), params=params, stream=True, timeout=timeout_s + 10)
+        assert response is not None
+        with response:
+            # chunk_size None: hand over each chunk as it arrives, so events are seen without delay
+            for line in response.iter_lines(chunk_size=None):  # type: ignore[call-overload]
+                if stop is not None and stop.is_set():
+                    return
+                if not line:
+                    continue
+                event = json.loads(line)
+                kind, obj = event.get("type", ""), event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        raise WatchExpired(str(obj.get("message", "")))
+                    raise KubeError(f"watch of {res.plural} failed: {obj.get('message', obj)}", "re-run envship",
+                                    int(obj.get("code", 0)), str(obj.get("reason", "")))
+                yield kind, obj
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,150 @@
+"""What deploy and plan share: a connected cluster session for one rendering.
+
+Requests stay at one per object plus a constant: discovery once per group/version used, one list per
+kind for the live state (ownership check, prune, diff), one server-side apply per object (objects of a
+tier in parallel), one watch per waited kind.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..adapters.console import Console
+from ..adapters.kube import ApiResource, Kube, KubeError
+from ..core import plan
+from ..core.plan import Key, ReleaseRecord, key_of
+from ..core.render import RenderedObject, Rendering
+from ..errors import OperationError, Problem
+
+PARALLEL_APPLIES = 8
+KEEP_RELEASES = 10
+
+
+@dataclass
+class ApplyResult:
+    applied: list[tuple[str, str]] = field(default_factory=list)   # (describe, created|configured|unchanged)
+    failed: list[tuple[str, str]] = field(default_factory=list)    # (describe, error message)
+    not_attempted: list[str] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for _, o in self.applied if o == outcome)
+
+
+class Session:
+    def __init__(self, kube: Kube, rendering: Rendering, app: str, console: Console) -> None:
+        self.kube = kube
+        self.rendering = rendering
+        self.app = app
+        self.console = console
+        self.target = rendering.target
+        self.selector = plan.owner_selector(app, self.target.name, self.target.pr)
+
+    # -- discovery and live state -----------------------------------------------------------------
+    def resource_of(self, obj: Mapping[str, Any]) -> ApiResource:
+        return self.kube.resource(str(obj["apiVersion"]), str(obj["kind"]))
+
+    def check_kinds(self, objects: Iterable[RenderedObject]) -> None:
+        problems = []
+        for obj in objects:
+            try:
+                self.resource_of(obj.obj)
+            except KubeError as e:
+                if e.status != 404:
+                    raise
+                problems.append(Problem(f"the cluster does not serve {obj.kind} ({obj.obj['apiVersion']})",
+                                        obj.source, e.problems[0].hint))
+        if problems:
+            raise OperationError(problems[0].message, problems[0].hint, problems[0].location)
+
+    def namespace_exists(self) -> bool:
+        res = self.kube.resource("v1", "Namespace")
+        live = self.kube.get(res, None, self.target.namespace)
+        if live is not None and (live.get("status") or {}).get("phase") == "Terminating":
+            raise OperationError(f"namespace {self.target.namespace} is being deleted",
+                                 "wait until it is gone, then re-run envship")
+        return live is not None
+
+    def live_state(self, kinds: Iterable[tuple[str, str]]) -> dict[Key, dict[str, Any]]:
+        """Every object of these kinds in the namespace (and the cluster-scoped ones): one list per kind."""
+        live: dict[Key, dict[str, Any]] = {}
+        for api_version, kind in sorted(set(kinds)):
+            try:
+                res = self.kube.resource(api_version, kind)
+            except KubeError:
+                continue  # a kind the cluster no longer serves has nothing live
+            items, _ = self.kube.list(res, self.target.namespace if res.namespaced else None)
+            for item in items:
+                live[key_of(item)] = item
+        return live
+
+    # -- apply ------------------------------------------------------------------------------------
+    def apply_all(self, objects: Sequence[RenderedObject], live: Mapping[Key, Mapping[str, Any]],
+                  dry_run: bool = False) -> tuple[ApplyResult, dict[Key, dict[str, Any]]]:
+        """Server-side apply tier by tier, a tier's objects in parallel; stops after a failed tier."""
+        result = ApplyResult()
+        returned: dict[Key, dict[str, Any]] = {}
+        tiers = plan.tiers(objects)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL_APPLIES) as pool:
+            for index, tier in enumerate(tiers):
+                futures = {pool.submit(self.kube.apply, o.obj, dry_run): o for o in tier}
+                for future in concurrent.futures.as_completed(futures):
+                    obj = futures[future]
+                    try:
+                        applied = future.result()
+                    except KubeError as e:
+                        detail = e.problems[0].message + ("; " + "; ".join(e.causes) if e.causes else "")
+                        result.failed.append((obj.describe(), detail))
+                        continue
+                    key = key_of(obj.obj)
+                    returned[key] = applied
+                    result.applied.append((obj.describe(), _outcome(live.get(key), applied)))
+                if result.failed:
+                    result.not_attempted = [o.describe() for t in tiers[index + 1:] for o in t]
+                    break
+        return result, returned
+
+    # -- prune ------------------------------------------------------------------------------------
+    def prune(self, live: Mapping[Key, Mapping[str, Any]], keep: Sequence[RenderedObject],
+              dry_run: bool = False) -> list[str]:
+        removed = []
+        for obj in plan.prune_candidates(live.values(), keep, self.app, self.target.name):
+            res = self.resource_of(obj)
+            self.kube.delete(res, obj["metadata"].get("namespace"), obj["metadata"]["name"], dry_run=dry_run)
+            removed.append(plan.describe(obj))
+        return removed
+
+    # -- release records --------------------------------------------------------------------------
+    def releases(self) -> list[tuple[int, dict[str, Any]]]:
+        res = self.kube.resource("v1", "Secret")
+        items, _ = self.kube.list(res, self.target.namespace, f"{self.selector},{plan.RECORD_LABEL}=release")
+        numbered = [(int(i["metadata"]["labels"].get("envship.dev/revision", "0")), i) for i in items]
+        return sorted(numbered, key=lambda pair: pair[0])
+
+    def latest_release(self) -> ReleaseRecord | None:
+        releases = self.releases()
+        if not releases:
+            return None
+        try:
+            return plan.decode_release_record(releases[-1][1])
+        except (ValueError, TypeError, KeyError) as e:
+            self.console.warn(Problem(f"the last release record is unreadable ({type(e).__name__}); "
+                                      "rollback is not possible this time"))
+            return None
+
+    def record_release(self, record: ReleaseRecord) -> None:
+        obj = plan.release_record_object(record, self.app, self.target.name, self.target.namespace,
+                                         self.target.pr)
+        self.kube.apply(obj)
+        res = self.kube.resource("v1", "Secret")
+        for revision, old in self.releases()[:-KEEP_RELEASES]:
+            if revision < record.revision:
+                self.kube.delete(res, self.target.namespace, old["metadata"]["name"])
+
+
+def _outcome(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str:
+    if before is None:
+        return "created"
+    return "configured" if plan.changed(before, after) else "unchanged"

@@ -1,0 +1,232 @@
+"""`envship deploy`: render, lock, apply in tiers, wait (fast-fail), prune, record; roll back on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..adapters import credentials, runtime
+from ..adapters.console import Console
+from ..adapters.kube import Kube
+from ..adapters.kube_lease import DeployLock, holder_identity
+from ..core import plan
+from ..core.health import HealthRules
+from ..core.naming import sanitize_label
+from ..core.plan import ReleaseRecord
+from ..core.render import RenderedObject, Rendering
+from ..errors import OperationError, Problem
+from . import render as render_command
+from .cluster import ApplyResult, Session
+from .rollout import Rollout, Verdict
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    render: render_command.RenderOptions
+    timeout: float = 600.0
+    no_rollback: bool = False
+    lock_timeout: float = 600.0
+    crashloop_restarts: int = 2
+
+
+def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> int:
+    rendering = render_command.build_rendering(opts.render, environ)
+    environment = rendering.target.environment
+    connection = credentials.connect(environment, environ)
+    console.mask(connection.secrets)
+    kube = Kube(connection)
+    try:
+        return Deploy(kube, rendering, rendering.app, opts, console, environ).run()
+    finally:
+        kube.close()
+
+
+def lock_name(app: str, environment: str) -> str:
+    return sanitize_label(f"envship-lock-{app}-{environment}")
+
+
+class Deploy:
+    def __init__(self, kube: Kube, rendering: Rendering, app: str, opts: DeployOptions, console: Console,
+                 environ: Mapping[str, str]) -> None:
+        self.kube = kube
+        self.rendering = rendering
+        self.app = app
+        self.opts = opts
+        self.console = console
+        self.environ = environ
+        self.target = rendering.target
+        self.session = Session(kube, rendering, app, console)
+        self.rules = HealthRules(crashloop_restarts=opts.crashloop_restarts)
+
+    @property
+    def rollback_enabled(self) -> bool:
+        return self.target.environment.protected or not self.opts.no_rollback
+
+    def run(self) -> int:
+        objects = self.rendering.objects
+        env = self.target
+        with self.console.group(f"connect to {self.kube.connection.description}"):
+            self.session.check_kinds(objects)
+            self.prepare_namespace(objects)
+        lock = DeployLock(self.kube, env.namespace, lock_name(self.app, env.name), self.holder(),
+                          int(self.environ.get("ENVSHIP_LEASE_SECONDS", "30")))
+        lock.acquire(self.opts.lock_timeout, lambda who: self.console.info(f"waiting for the deploy lock: {who}"))
+        try:
+            return self.deploy(objects)
+        finally:
+            lock.release()
+
+    def holder(self) -> str:
+        url = runtime.run_url(self.environ).split("/attempts/")[0]  # a re-run attempt is the same deploy
+        job = self.environ.get("GITHUB_JOB", "")
+        return holder_identity(f"{url}#{job}" if url else "")
+
+    def prepare_namespace(self, objects: Sequence[RenderedObject]) -> None:
+        namespace_objects = [o for o in objects if o.kind == "Namespace"]
+        if namespace_objects:
+            for obj in namespace_objects:
+                self.kube.apply(obj.obj)
+            return
+        if not self.session.namespace_exists():
+            raise OperationError(
+                f"namespace {self.target.namespace} does not exist in {self.kube.connection.description}",
+                f"create it, or set 'create-namespace: true' on environment '{self.target.name}'")
+
+    def deploy(self, objects: Sequence[RenderedObject]) -> int:
+        previous = self.session.latest_release()
+        kinds = {(str(o.obj["apiVersion"]), o.kind) for o in objects}
+        if previous is not None:
+            kinds |= {(str(o["apiVersion"]), str(o["kind"])) for o in previous.objects}
+        live = self.session.live_state(kinds)
+        foreign = plan.foreign_objects(self.rendering, live, self.app, self.target.environment.adopt)
+        if foreign:
+            raise OperationError(foreign[0].message + (f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""),
+                                 foreign[0].hint, foreign[0].location)
+        with self.console.group(f"apply {len(objects)} objects to {self.target.namespace}"):
+            result, _ = self.session.apply_all(objects, live)
+            self.report_apply(result)
+        if result.failed:
+            raise self.apply_failure(result)
+        with self.console.group("wait for the rollout"):
+            verdict = self.wait([o.obj for o in objects])
+        if verdict.ok:
+            pruned = self.session.prune(live, objects)
+            revision = (previous.revision if previous else 0) + 1
+            self.session.record_release(self.release_record(revision, objects))
+            self.report_success(result, pruned, revision)
+            return 0
+        self.report_failure(verdict)
+        self.roll_back(previous, verdict)
+        return 1
+
+    def wait(self, objects: Sequence[Mapping[str, Any]]) -> Verdict:
+        rollout = Rollout(self.kube, self.target.namespace, self.session.selector, objects, self.rules,
+                          lambda line: self.console.info(f"  {line}"))
+        verdict = rollout.wait(self.opts.timeout)
+        if not verdict.ok:
+            rollout.explain(verdict)
+        return verdict
+
+    def release_record(self, revision: int, objects: Sequence[RenderedObject]) -> ReleaseRecord:
+        release = self.rendering.release
+        return ReleaseRecord(revision, release.image, release.digest, release.git_sha, release.run_url,
+                             release.time, [o.obj for o in objects])
+
+    # -- rollback -----------------------------------------------------------------------------------
+    def roll_back(self, previous: ReleaseRecord | None, verdict: Verdict) -> None:
+        if not self.rollback_enabled:
+            self.console.info("rollback disabled (--no-rollback): the failed release stays in place")
+            return
+        if previous is None:
+            self.console.info("no earlier healthy release recorded: nothing to roll back to")
+            return
+        self.console.info(f"rolling back to revision {previous.revision} ({previous.image})")
+        with self.console.group(f"roll back to revision {previous.revision}"):
+            restored = [RenderedObject(o) for o in previous.objects]
+            live = self.session.live_state({(str(o["apiVersion"]), str(o["kind"])) for o in previous.objects}
+                                           | {(str(o.obj["apiVersion"]), o.kind) for o in self.rendering.objects})
+            result, _ = self.session.apply_all(restored, live)
+            if result.failed:
+                self.console.error(Problem(f"rollback failed to apply {result.failed[0][0]}: {result.failed[0][1]}",
+                                           None, "fix the cluster by hand or deploy a known-good digest"),
+                                   "rollback failed")
+                return
+            back = self.wait(previous.objects)
+        if back.ok:
+            pruned = self.session.prune(live, restored)
+            self.console.info(f"rolled back to revision {previous.revision}: healthy"
+                              + (f"; removed {', '.join(pruned)}" if pruned else ""))
+            self.console.summary(f"**Rolled back** to revision {previous.revision} (`{previous.image}`): healthy.\n")
+        else:
+            failure = back.failure
+            self.console.error(Problem(f"rollback to revision {previous.revision} is not healthy either: "
+                                       f"{back.failed} {failure.reason if failure else ''}", None,
+                                       "the cluster itself may be unhealthy; investigate with kubectl"),
+                               "rollback failed")
+            self.console.summary(f"**Rollback** to revision {previous.revision} failed too.\n")
+
+    # -- reporting ------------------------------------------------------------------------------------
+    def report_apply(self, result: ApplyResult) -> None:
+        for name, outcome in sorted(result.applied):
+            self.console.info(f"  {name} {outcome}")
+
+    def apply_failure(self, result: ApplyResult) -> OperationError:
+        name, message = result.failed[0]
+        done = ", ".join(n for n, _ in result.applied) or "none"
+        skipped = ", ".join(result.not_attempted) or "none"
+        return OperationError(
+            f"applying {name} failed: {message}",
+            f"applied before the failure: {done}; not attempted: {skipped}. Fix the object and re-run: "
+            "apply is idempotent")
+
+    def report_failure(self, verdict: Verdict) -> None:
+        failure = verdict.failure
+        assert failure is not None
+        where = ""
+        if failure.container:
+            where += f" container {failure.container}"
+        if failure.pod:
+            where += f" of pod {failure.pod}"
+        message = f"{verdict.failed} is not healthy:{where} {failure.reason}: {failure.message}".strip()
+        details = ""
+        if verdict.events:
+            details += "\nlast events:\n" + "\n".join(f"  {e}" for e in verdict.events)
+        if verdict.logs:
+            details += "\nlast log lines:\n" + "\n".join(f"  {line}" for line in verdict.logs.splitlines()[-20:])
+        self.console.error(Problem(message + details, None, self.failure_hint(failure.reason)), "rollout failed")
+        block = "\n".join(["```", message + details, "```"])
+        self.console.summary(f"### envship deploy: {self.target.name} failed\n\n{block}\n")
+
+    @staticmethod
+    def failure_hint(reason: str) -> str:
+        return {
+            "ImagePullBackOff": "the cluster cannot pull the image: check the digest exists and the node's pull access",
+            "ErrImagePull": "the cluster cannot pull the image: check the digest exists and the node's pull access",
+            "CrashLoopBackOff": "the container exits right after starting: see the log lines above",
+            "CreateContainerConfigError": "a ConfigMap or Secret key the pod needs is missing: check env/envFrom",
+            "Unschedulable": "no node can take the pod: lower its requests or add capacity",
+            "ProgressDeadlineExceeded": "the rollout made no progress within the deadline: see the events",
+            "Timeout": "raise --timeout if the rollout is just slow",
+        }.get(reason, "see the events above")
+
+    def report_success(self, result: ApplyResult, pruned: list[str], revision: int) -> None:
+        release = self.rendering.release
+        url = render_command.environment_url(self.rendering)
+        outputs = {"image": release.image, "digest": release.digest, "environment": self.target.name,
+                   "namespace": self.target.namespace, "url": url, "revision": str(revision),
+                   "changed": str(result.count("created") + result.count("configured") + len(pruned))}
+        for name, value in outputs.items():
+            self.console.set_output(name, value)
+        self.console.info(f"deployed {release.image} to {self.target.name} ({self.target.namespace}), "
+                          f"revision {revision}: {result.count('created')} created, "
+                          f"{result.count('configured')} configured, {result.count('unchanged')} unchanged, "
+                          f"{len(pruned)} pruned")
+        rows = [("environment", self.target.name), ("namespace", self.target.namespace),
+                ("image", release.image), ("revision", str(revision)),
+                ("objects", f"{result.count('created')} created, {result.count('configured')} configured, "
+                            f"{result.count('unchanged')} unchanged"),
+                ("pruned", ", ".join(pruned) or "-"), ("url", url or "-")]
+        table = "\n".join(f"| {k} | `{v}` |" for k, v in rows)
+        self.console.summary(f"### envship deploy: {self.target.name} healthy\n\n| | |\n|---|---|\n{table}\n")
+

@@ -1,0 +1,162 @@
+"""Wait for applied objects to become healthy, watch-based, failing fast with the reason.
+
+Per namespace: one watch per waited kind (selected by envship's ownership labels), one for
+ReplicaSets and one for Pods. Each change re-evaluates health; progress lines print when they change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..adapters.kube import Kube
+from ..adapters.kube_watch import Informers
+from ..core import health
+from ..core.health import FAILED, READY, Failure, Health, HealthRules
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    healths: dict[str, Health] = field(default_factory=dict)
+    failed: str = ""                 # "Deployment/web"
+    failure: Failure | None = None
+    events: list[str] = field(default_factory=list)
+    logs: str = ""
+    timed_out: bool = False
+
+
+def _controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def _template_matches(rs: Mapping[str, Any], deployment: Mapping[str, Any]) -> bool:
+    """The deployment controller's EqualIgnoreHash: same pod template but for pod-template-hash."""
+    def strip(template: Any) -> Any:
+        template = dict(template or {})
+        meta = dict(template.get("metadata") or {})
+        labels = dict(meta.get("labels") or {})
+        labels.pop("pod-template-hash", None)
+        meta["labels"] = labels
+        template["metadata"] = meta
+        return template
+
+    return bool(strip((rs.get("spec") or {}).get("template")) == strip((deployment.get("spec") or {}).get("template")))
+
+
+class Rollout:
+    def __init__(self, kube: Kube, namespace: str, selector: str, objects: Sequence[Mapping[str, Any]],
+                 rules: HealthRules, progress: Callable[[str], None]) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.selector = selector
+        self.objects = [o for o in objects if health.needs_wait(o)]
+        self.rules = rules
+        self.progress = progress
+        self.informers = Informers(kube)
+
+    def wait(self, timeout: float) -> Verdict:
+        if not self.objects:
+            return Verdict(ok=True)
+        kinds = sorted({(str(o["apiVersion"]), str(o["kind"])) for o in self.objects})
+        for api_version, kind in kinds:
+            self.informers.add(kind, self.kube.resource(api_version, kind), self.namespace, self.selector)
+        if any(k == "Deployment" for _, k in kinds):
+            self.informers.add("ReplicaSet", self.kube.resource("apps/v1", "ReplicaSet"), self.namespace)
+        if any(k in health.WORKLOAD_KINDS for _, k in kinds):
+            self.informers.add("Pod", self.kube.resource("v1", "Pod"), self.namespace)
+        try:
+            return self._loop(timeout)
+        finally:
+            self.informers.stop()
+
+    def _loop(self, timeout: float) -> Verdict:
+        deadline = time.monotonic() + timeout
+        shown: dict[str, str] = {}
+        verdict = Verdict(ok=False)
+        with self.informers.changed:
+            while True:
+                errors = list(self.informers.errors())
+                if errors:
+                    raise errors[0]
+                verdict.healths = self._evaluate()
+                for name, h in verdict.healths.items():
+                    if shown.get(name) != h.summary:
+                        shown[name] = h.summary
+                        self.progress(h.summary)
+                failed = [(n, h) for n, h in verdict.healths.items() if h.state == FAILED]
+                if failed:
+                    verdict.failed, verdict.failure = failed[0][0], failed[0][1].failure
+                    return verdict
+                if verdict.healths and all(h.state == READY for h in verdict.healths.values()):
+                    verdict.ok = True
+                    return verdict
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    verdict.timed_out = True
+                    pending = [n for n, h in verdict.healths.items() if h.state != READY]
+                    verdict.failed = pending[0] if pending else ""
+                    summary = verdict.healths[verdict.failed].summary if verdict.failed else ""
+                    verdict.failure = Failure("Timeout", f"not healthy after {int(timeout)} s: {summary}")
+                    return verdict
+                self.informers.changed.wait(min(remaining, 1.0))
+
+    def _evaluate(self) -> dict[str, Health]:
+        caches = self.informers.caches
+        pods = list(caches["Pod"].objects.values()) if "Pod" in caches else []
+        replicasets = list(caches["ReplicaSet"].objects.values()) if "ReplicaSet" in caches else []
+        result: dict[str, Health] = {}
+        for wanted in self.objects:
+            kind, name = str(wanted["kind"]), str(wanted["metadata"]["name"])
+            live = caches[kind].objects.get(name)
+            label = f"{kind}/{name}"
+            if live is None:
+                result[label] = Health(health.PENDING, f"{name} not created yet")
+                continue
+            live.setdefault("kind", kind)
+            result[label] = health.object_health(live, self._pods_of(live, pods, replicasets), self.rules)
+        return result
+
+    def _pods_of(self, live: Mapping[str, Any], pods: list[dict[str, Any]],
+                 replicasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        uid = str(live["metadata"].get("uid", ""))
+        kind = live.get("kind")
+        if kind == "Deployment":
+            owned = [rs for rs in replicasets if _controlled_by(rs, uid) and _template_matches(rs, live)]
+            owners = {str(rs["metadata"].get("uid")) for rs in owned}
+            return [p for p in pods if any(_controlled_by(p, o) for o in owners)]
+        if kind == "StatefulSet":
+            revision = (live.get("status") or {}).get("updateRevision")
+            return [p for p in pods if _controlled_by(p, uid) and (
+                not revision or (p["metadata"].get("labels") or {}).get("controller-revision-hash") == revision)]
+        if kind in ("DaemonSet", "Job"):
+            return [p for p in pods if _controlled_by(p, uid)]
+        return []
+
+    # -- failure details ------------------------------------------------------------------------
+    def explain(self, verdict: Verdict) -> None:
+        """Fill in the last events and log lines for a failed verdict (best effort)."""
+        failure = verdict.failure
+        if failure is None:
+            return
+        name = verdict.failed.partition("/")[2]
+        names = [n for n in (failure.pod, name) if n]
+        try:
+            events_res = self.kube.resource("v1", "Event")
+            collected = []
+            for involved in names:
+                items, _ = self.kube.list(events_res, self.namespace, field_selector=f"involvedObject.name={involved}")
+                collected.extend(items)
+            collected.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+            verdict.events = [f"{e.get('type', '')} {e.get('reason', '')}: {e.get('message', '')}".strip()
+                              for e in collected[-8:]]
+        except Exception:  # noqa: BLE001 - details are best effort; the verdict stands without them
+            verdict.events = []
+        if failure.pod and failure.container:
+            previous = failure.reason == "CrashLoopBackOff"
+            logs = self.kube.log(self.namespace, failure.pod, failure.container, tail=20, previous=previous)
+            if not logs and previous:
+                logs = self.kube.log(self.namespace, failure.pod, failure.container, tail=20)
+            verdict.logs = logs

@@ -1,0 +1,181 @@
+"""Rollout health (pure): objects as the API server reports them -> progressing, ready or failed.
+
+The readiness rules are kubectl's `rollout status` rules; the fast-fail rules look at the workload's
+current pods, so a crash loop or a pull failure is reported within seconds instead of after the
+progress deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PENDING, READY, FAILED = "progressing", "ready", "failed"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+# Waiting reasons that never resolve by themselves; CrashLoopBackOff is judged by restart count.
+FATAL_WAITING = ("ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError", "InvalidImageName",
+                 "CreateContainerError", "ErrImageNeverPull", "RunContainerError")
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+    message: str
+    pod: str = ""
+    container: str = ""
+
+
+@dataclass(frozen=True)
+class Health:
+    state: str                     # PENDING, READY or FAILED
+    summary: str                   # "web 2/3 ready", shown as live progress
+    failure: Failure | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state != PENDING
+
+
+@dataclass(frozen=True)
+class HealthRules:
+    crashloop_restarts: int = 2    # CrashLoopBackOff with at least this many restarts fails the rollout
+
+
+def needs_wait(obj: Mapping[str, Any]) -> bool:
+    """Whether envship waits for this object after applying it."""
+    kind = obj.get("kind")
+    if kind == "Service":
+        return (obj.get("spec") or {}).get("type") == "LoadBalancer"
+    return kind in WORKLOAD_KINDS or kind == "Ingress"
+
+
+def object_health(obj: Mapping[str, Any], pods: Iterable[Mapping[str, Any]] = (),
+                  rules: HealthRules = HealthRules()) -> Health:
+    """Health of one applied object, given the pods of its current revision (workloads only)."""
+    name = obj.get("metadata", {}).get("name", "?")
+    judge = {"Deployment": _deployment, "StatefulSet": _statefulset, "DaemonSet": _daemonset, "Job": _job,
+             "Service": _load_balanced, "Ingress": _load_balanced}.get(str(obj.get("kind")))
+    if judge is None or not needs_wait(obj):
+        return Health(READY, f"{name} applied")
+    health = judge(obj, name)
+    if health.state == PENDING:
+        failure = first_pod_failure(pods, rules)
+        if failure is not None:
+            return Health(FAILED, health.summary, failure)
+    return health
+
+
+def _load_balanced(obj: Mapping[str, Any], name: str) -> Health:
+    ingress = (((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")) or []
+    addresses = [str(i.get("ip") or i.get("hostname")) for i in ingress if i.get("ip") or i.get("hostname")]
+    if addresses:
+        return Health(READY, f"{obj.get('kind')} {name} at {', '.join(addresses)}")
+    return Health(PENDING, f"{obj.get('kind')} {name} waiting for an address")
+
+
+def _observed(obj: Mapping[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    return int(status.get("observedGeneration", 0)) >= int(obj.get("metadata", {}).get("generation", 0))
+
+
+def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return None
+
+
+def _deployment(obj: Mapping[str, Any], name: str) -> Health:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    want = int(spec.get("replicas", 1))
+    updated = int(status.get("updatedReplicas", 0))
+    available = int(status.get("availableReplicas", 0))
+    total = int(status.get("replicas", 0))
+    summary = f"{name} {min(available, updated)}/{want} ready"
+    if not _observed(obj):
+        return Health(PENDING, f"{name} waiting for the controller")
+    progressing = _condition(obj, "Progressing")
+    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return Health(FAILED, summary, Failure("ProgressDeadlineExceeded", str(progressing.get("message", ""))))
+    if updated < want:
+        return Health(PENDING, f"{summary} ({updated}/{want} updated)")
+    if total > updated:
+        return Health(PENDING, f"{summary} ({total - updated} old replicas terminating)")
+    if available < updated:
+        return Health(PENDING, summary)
+    return Health(READY, summary)
+
+
+def _statefulset(obj: Mapping[str, Any], name: str) -> Health:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    want = int(spec.get("replicas", 1))
+    ready = int(status.get("readyReplicas", 0))
+    summary = f"{name} {ready}/{want} ready"
+    if not _observed(obj):
+        return Health(PENDING, f"{name} waiting for the controller")
+    strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
+    if ready < want:
+        return Health(PENDING, summary)
+    if strategy == "RollingUpdate":
+        if int(status.get("updatedReplicas", 0)) < want:
+            return Health(PENDING, f"{summary} ({status.get('updatedReplicas', 0)}/{want} updated)")
+        if status.get("updateRevision") and status.get("currentRevision") != status.get("updateRevision"):
+            return Health(PENDING, f"{summary} (revision {status.get('updateRevision')} rolling out)")
+    return Health(READY, summary)
+
+
+def _daemonset(obj: Mapping[str, Any], name: str) -> Health:
+    status = obj.get("status") or {}
+    want = int(status.get("desiredNumberScheduled", 0))
+    updated = int(status.get("updatedNumberScheduled", 0))
+    available = int(status.get("numberAvailable", 0))
+    summary = f"{name} {available}/{want} ready"
+    if not _observed(obj):
+        return Health(PENDING, f"{name} waiting for the controller")
+    if updated < want or available < want:
+        return Health(PENDING, summary)
+    return Health(READY, summary)
+
+
+def _job(obj: Mapping[str, Any], name: str) -> Health:
+    status = obj.get("status") or {}
+    failed = _condition(obj, "Failed")
+    if failed and failed.get("status") == "True":
+        return Health(FAILED, f"{name} failed", Failure(str(failed.get("reason", "JobFailed")),
+                                                         str(failed.get("message", "the job failed"))))
+    complete = _condition(obj, "Complete")
+    if complete and complete.get("status") == "True":
+        return Health(READY, f"{name} complete")
+    completions = int((obj.get("spec") or {}).get("completions", 1) or 1)
+    return Health(PENDING, f"{name} {int(status.get('succeeded', 0))}/{completions} complete")
+
+
+def first_pod_failure(pods: Iterable[Mapping[str, Any]], rules: HealthRules = HealthRules()) -> Failure | None:
+    for pod in pods:
+        failure = pod_failure(pod, rules)
+        if failure is not None:
+            return failure
+    return None
+
+
+def pod_failure(pod: Mapping[str, Any], rules: HealthRules = HealthRules()) -> Failure | None:
+    """A reason this pod will not become ready by itself, or None."""
+    name = pod.get("metadata", {}).get("name", "?")
+    status = pod.get("status") or {}
+    statuses = list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or [])
+    for cs in statuses:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason", "")
+        if reason in FATAL_WAITING:
+            return Failure(reason, str(waiting.get("message", "")), name, str(cs.get("name", "")))
+        if reason == "CrashLoopBackOff" and int(cs.get("restartCount", 0)) >= rules.crashloop_restarts:
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            detail = f"exit code {last.get('exitCode')}" if last else str(waiting.get("message", ""))
+            message = f"restarted {cs.get('restartCount')} times, last {detail}".strip()
+            return Failure(reason, message, name, str(cs.get("name", "")))
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False" \
+                and cond.get("reason") == "Unschedulable":
+            return Failure("Unschedulable", str(cond.get("message", "")), name)
+    return None
