@@ -33,9 +33,14 @@ USAGE_CASES = {
         env="preview"),
     "pr-on-non-preview": BadUsage(
         ("--pr", "5"), "--pr is only for preview environments; 'staging' is not one", "drop --pr"),
-    "image-without-digest": BadUsage(
-        (), "--image ghcr.io/acme/hello:1.0 has no digest; envship deploys immutable digests only",
-        "envship resolve ghcr.io/acme/hello:1.0", image="ghcr.io/acme/hello:1.0"),
+    # A tag is resolved through the registry, except for a protected environment: refused there before
+    # any network call (the registry tests cover resolving, and an unreachable registry).
+    "tag-for-protected-environment": BadUsage(
+        (), "environment 'production' is protected and takes an image digest, not the tag '1.0'",
+        "envship resolve ghcr.io/acme/hello:1.0", env="production", image="ghcr.io/acme/hello:1.0"),
+    "image-without-tag-or-digest": BadUsage(
+        (), "--image ghcr.io/acme/hello has neither a digest nor a tag", "ghcr.io/acme/hello@sha256:...",
+        image="ghcr.io/acme/hello"),
     "image-from-another-repository": BadUsage(
         (), f"--image ghcr.io/acme/other@{DIGEST} is not from the app's repository ghcr.io/acme/hello",
         "pass ghcr.io/acme/hello@sha256:...", image=f"ghcr.io/acme/other@{DIGEST}"),

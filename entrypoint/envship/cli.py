@@ -348,13 +348,13 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
     if args.command == "build":
         from .commands import build
 
-        opts = build.BuildOptions(
+        build_opts = build.BuildOptions(
             config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, repository=args.repository,
             context=args.context, file=args.file, builder=args.builder, tags=tuple(args.tags),
             cache_from=tuple(args.cache_from), cache_to=tuple(args.cache_to), release_file=args.release_file,
             platforms=tuple(p for item in args.platforms for p in item.split(",") if p),
             build_args=parse_build_args(args.build_args))
-        return build.run(opts, console, environ)
+        return build.run(build_opts, console, environ)
     if args.command == "resolve":
         from .commands import resolve
 

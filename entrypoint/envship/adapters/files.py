@@ -105,3 +105,16 @@ def write_rendered(directory: str, files: dict[str, str]) -> None:
     except OSError as e:
         raise OperationError(f"cannot write rendered manifests to {directory}: {e.strerror or e}",
                              "check that the directory is writable") from e
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a small result file (the release record) whole: a reader never sees half of it."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        if target.parent != Path():
+            target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as e:
+        raise OperationError(f"cannot write {path}: {e.strerror or e}", "check that the directory is writable") from e

@@ -9,7 +9,7 @@ from ..adapters.console import Console
 from ..adapters.github_actions import parse_assignments, read_input
 from ..errors import EnvshipError, Problem, UsageError
 
-COMMANDS = ("render",)  # only what is implemented is advertised (action.yml lists the same)
+COMMANDS = ("render", "build", "resolve")  # only what is implemented is advertised (action.yml lists the same)
 DEFAULT_CONFIG = "envship.yaml"
 
 
@@ -19,6 +19,12 @@ def run(console: Console, environ: Mapping[str, str]) -> int:
     if command not in COMMANDS:
         raise UsageError(f"input 'command' is '{command}', which this version does not support",
                          f"use one of: {', '.join(COMMANDS)}")
+    if command == "build":
+        return run_build(console, environ)
+    if command == "resolve":
+        from . import resolve
+
+        return resolve.run(required(environ, "image", "the image to resolve, REPO:TAG"), console, environ)
     from . import render
 
     values = parse_assignments(read_input(environ, "env"), "input 'env'")
@@ -32,8 +38,46 @@ def run(console: Console, environ: Mapping[str, str]) -> int:
         values=values,
         secrets=secrets,
         output_dir=read_input(environ, "output") or None,
+        allow_tag=flag(environ, "allow-tag"),
     )
     return render.run(opts, console, environ)
+
+
+def run_build(console: Console, environ: Mapping[str, str]) -> int:
+    from . import build
+
+    opts = build.BuildOptions(
+        config=read_input(environ, "config") or DEFAULT_CONFIG,
+        context=read_input(environ, "context") or ".",
+        file=read_input(environ, "file") or None,
+        builder=read_input(environ, "builder") or "docker",
+        tags=tuple(words(read_input(environ, "tags"))),
+        cache_from=tuple(lines(read_input(environ, "cache-from"))),
+        cache_to=tuple(lines(read_input(environ, "cache-to"))),
+        release_file=read_input(environ, "release-file") or build.DEFAULT_RELEASE_FILE,
+        platforms=tuple(words(read_input(environ, "platforms"))),
+        build_args=parse_assignments(read_input(environ, "build-args"), "input 'build-args'"),
+    )
+    return build.run(opts, console, environ)
+
+
+def words(text: str) -> list[str]:
+    """A list input: one item per line, or comma-separated (as docker/build-push-action takes them)."""
+    return [w.strip() for line in text.splitlines() for w in line.split(",") if w.strip()]
+
+
+def lines(text: str) -> list[str]:
+    """One item per line (cache specs contain commas: type=gha,mode=max)."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def flag(environ: Mapping[str, str], name: str) -> bool:
+    text = read_input(environ, name).lower()
+    if text in ("", "false"):
+        return False
+    if text == "true":
+        return True
+    raise UsageError(f"input '{name}' must be true or false, not {text!r}", f"set 'with: {name}: true' or leave it out")
 
 
 def warn_empty_values(console: Console, values: Mapping[str, str]) -> None:

@@ -9,8 +9,9 @@ from ..adapters import files, runtime
 from ..adapters.console import Console
 from ..core import output
 from ..core.config import Config, Environment, did_you_mean
-from ..core.render import Inputs, Release, Rendering, pinned_release_image, render, resolve_target
+from ..core.render import Inputs, Release, Rendering, render, resolve_target
 from ..errors import UsageError
+from .imagecheck import ImageRegistry, pin_image
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class RenderOptions:
     secrets: Mapping[str, str] = field(default_factory=dict)
     output_dir: str | None = None
     show_secrets: bool = False
+    allow_tag: bool = False  # a tag for a protected environment (resolved through the registry)
 
 
 def pick_environment(config: Config, name: str) -> Environment:
@@ -36,22 +38,34 @@ def pick_environment(config: Config, name: str) -> Environment:
     return env
 
 
-def build_rendering(opts: RenderOptions, environ: Mapping[str, str]) -> Rendering:
-    """Config + manifests + options -> Rendering. Shared by render, plan and deploy."""
+def registry_for(console: Console, environ: Mapping[str, str]) -> ImageRegistry:
+    from ..adapters import registry  # requests is imported only when a registry is asked
+
+    return registry.client(environ, console.mask)
+
+
+def build_rendering(opts: RenderOptions, environ: Mapping[str, str], console: Console | None = None,
+                    verify: bool = False) -> Rendering:
+    """Config + manifests + options -> Rendering. Shared by render, plan and deploy. A digest stays
+    offline unless `verify` (deploy checks it exists); a tag is resolved through the registry."""
     config = files.read_config(opts.config)
     environment = pick_environment(config, opts.env)
     pr = opts.pr if opts.pr is not None or not environment.preview else opts.event_pr
     target = resolve_target(environment, pr)
-    image, digest = pinned_release_image(config, opts.image)
-    release = Release(image=image, digest=digest, git_sha=runtime.git_sha(environ),
-                      run_url=runtime.run_url(environ), time=runtime.release_time(environ))
+    log = console or Console()
+    pinned = pin_image(config, environment, opts.image, opts.allow_tag, lambda: registry_for(log, environ), verify)
+    if pinned.resolved_from_tag:
+        log.info(f"resolved {opts.image} to {pinned.digest}")
+    release = Release(image=pinned.image, digest=pinned.digest, git_sha=runtime.git_sha(environ),
+                      run_url=runtime.run_url(environ), time=runtime.release_time(environ),
+                      image_tag=pinned.resolved_from_tag or "")
     inputs = Inputs(config, environment, release, pr, opts.values, opts.secrets)
     docs = files.read_manifests(config)
     return render(docs, inputs, target)
 
 
 def run(opts: RenderOptions, console: Console, environ: Mapping[str, str]) -> int:
-    rendering = build_rendering(opts, environ)
+    rendering = build_rendering(opts, environ, console)
     if opts.output_dir:
         rendered = output.to_files(rendering, opts.show_secrets)
         files.write_rendered(opts.output_dir, rendered)

@@ -18,6 +18,7 @@ _DOMAIN = re.compile(
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _DOCKER_HUB = {"docker.io", "index.docker.io", "registry-1.docker.io"}
+DOCKER_HUB_REGISTRY = "registry-1.docker.io"  # where Docker Hub's distribution API answers
 
 
 class ImageRefError(ValueError):
@@ -45,6 +46,22 @@ class ImageRef:
             if "/" not in self.path:
                 return f"{domain}/library/{self.path}"
         return f"{domain}/{self.path}"
+
+    @property
+    def registry(self) -> str:
+        """The host[:port] that serves the distribution API (`registry-1.docker.io` for Docker Hub)."""
+        domain = self.domain or "docker.io"
+        return DOCKER_HUB_REGISTRY if domain in _DOCKER_HUB else domain
+
+    @property
+    def remote_path(self) -> str:
+        """The repository name in distribution API URLs (`library/nginx` for Docker Hub's `nginx`)."""
+        if self.registry == DOCKER_HUB_REGISTRY and "/" not in self.path:
+            return f"library/{self.path}"
+        return self.path
+
+    def with_reference(self, *, tag: str | None = None, digest: str | None = None) -> ImageRef:
+        return ImageRef(self.domain, self.path, tag, digest)
 
     def pinned(self, digest: str) -> str:
         return f"{self.repository}@{digest}"
