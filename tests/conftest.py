@@ -204,3 +204,8 @@ def parse_github_output(text: str) -> dict[str, str]:
             name, _, value = line.partition("=")
             outputs[name] = value
     return outputs
+
+
+# The registry tests' fixtures (real docker-registry processes, buildah) live in tests/registry_fixture.py, loaded
+# with `pytest_plugins` by the modules that use them; registered here so its asserts are rewritten too.
+pytest.register_assert_rewrite("registry_fixture")
