@@ -194,8 +194,9 @@ def google_credentials(environ: Mapping[str, str]) -> Any:
         if path:
             # Scopes after loading: loading with scopes makes external_account credentials look up
             # their project through Cloud Resource Manager, a request envship has no use for.
-            credentials, _ = google.auth.load_credentials_from_file(path)
-            credentials = google.auth.credentials.with_scopes_if_required(credentials, [CLOUD_PLATFORM])
+            credentials, _ = google.auth.load_credentials_from_file(path)  # type: ignore[no-untyped-call]
+            credentials = google.auth.credentials.with_scopes_if_required(  # type: ignore[no-untyped-call]
+                credentials, [CLOUD_PLATFORM])
         else:
             credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM])
     except DefaultCredentialsError as e:

@@ -234,14 +234,18 @@ class Kube:
         return response.text if response is not None else ""
 
     def watch(self, res: ApiResource, namespace: str | None, resource_version: str, selector: str = "",
-              timeout_s: int = 60, stop: threading.Event | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Stream (type, object) events after `resource_version` until the server ends the watch."""
+              timeout_s: int = 60, stop: threading.Event | None = None,
+              opened: Callable[[requests.Response], None] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Stream (type, object) events after `resource_version` until the server ends the watch.
+        `opened` receives the streaming response, so another thread can close it to end the watch."""
         params: dict[str, Any] = {"watch": "1", "resourceVersion": resource_version, "timeoutSeconds": timeout_s,
                                   "allowWatchBookmarks": "true"}
         if selector:
             params["labelSelector"] = selector
         response = self.request("GET", res.path(namespace), params=params, stream=True, timeout=timeout_s + 10)
         assert response is not None
+        if opened is not None:
+            opened(response)
         with response:
             # chunk_size None: hand over each chunk as it arrives, so events are seen without delay
             for line in response.iter_lines(chunk_size=None):  # type: ignore[call-overload]

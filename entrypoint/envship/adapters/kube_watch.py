@@ -28,6 +28,7 @@ class Cache:
         self.objects: dict[str, dict[str, Any]] = {}
         self.synced = threading.Event()
         self.error: KubeError | None = None
+        self.response: Any = None  # the open watch stream, closed by close() to end it at once
         self.thread = threading.Thread(target=self._run, name=f"watch-{resource.plural}", daemon=True)
 
     def start(self) -> None:
@@ -43,16 +44,33 @@ class Cache:
             while not self.stop.is_set():
                 try:
                     for kind, obj in self.kube.watch(self.resource, self.namespace, version, self.selector,
-                                                     WATCH_SECONDS, self.stop):
+                                                     WATCH_SECONDS, self.stop, self._opened):
                         version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                         if kind != "BOOKMARK":
                             self._store(kind, obj)
                 except WatchExpired:
                     version = self._relist()
         except KubeError as e:
-            self.error = e
+            if not self.stop.is_set():  # a stream closed on purpose is not an error
+                self.error = e
             with self.changed:
                 self.changed.notify_all()
+        except Exception:
+            if not self.stop.is_set():
+                raise
+
+    def _opened(self, response: Any) -> None:
+        self.response = response
+        if self.stop.is_set():
+            self.close()
+
+    def close(self) -> None:
+        response = self.response
+        if response is not None:
+            try:
+                response.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
 
     def _relist(self) -> str:
         items, version = self.kube.list(self.resource, self.namespace, self.selector)
@@ -97,5 +115,7 @@ class Informers:
 
     def stop(self) -> None:
         self.stop_event.set()
+        for cache in self.caches.values():
+            cache.close()
         with self.changed:
             self.changed.notify_all()
