@@ -358,8 +358,11 @@ def test_missing_builder_binary(registry: Registry, project: Project, tmp_path: 
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    for builder, package in (("buildah", "apt-get install buildah"), ("docker", "docker-buildx-plugin")):
-        result = run(["build", "--builder", builder], actions_env(tmp_path))
+    cases = [("buildah", True, "apt-get install buildah"), ("docker", False, "docker-buildx-plugin"),
+             ("docker", True, "run 'envship build' in a run: step on the runner")]  # the action's image
+    for builder, in_actions, package in cases:
+        env = actions_env(tmp_path) if in_actions else {"SOURCE_DATE_EPOCH": EPOCH, "GITHUB_SHA": SHA}
+        result = run(["build", "--builder", builder], env)
         assert result.code == 1, result.err
         _, hint = result.problem(f"{builder} is not installed (not found on PATH)")
         assert package in hint

@@ -111,6 +111,11 @@ def run(opts: BuildOptions, console: Console, environ: Mapping[str, str]) -> int
                      labels=oci_labels(git_sha, source, built_at), build_args=dict(opts.build_args),
                      platforms=opts.platforms, cache_from=opts.cache_from, cache_to=opts.cache_to)
     console.info(f"building {', '.join(spec.references)} with {chosen}")
+    if chosen == "docker" and environ.get("GITHUB_ACTIONS") == "true" and not builder.available("docker"):
+        raise OperationError(
+            "docker is not installed (not found on PATH)",
+            "the envship action's image has no docker CLI yet: run 'envship build' in a run: step on the runner, "
+            "which has docker and buildx (README, Build job), or use builder buildah where buildah is installed")
     if chosen == "docker":
         digest, _names = builder.build_docker(spec, console)
     else:
