@@ -60,12 +60,15 @@ class Session:
             raise OperationError(problems[0].message, problems[0].hint, problems[0].location)
 
     def namespace_exists(self) -> bool:
+        return self.namespace() is not None
+
+    def namespace(self) -> dict[str, Any] | None:
         res = self.kube.resource("v1", "Namespace")
         live = self.kube.get(res, None, self.target.namespace)
         if live is not None and (live.get("status") or {}).get("phase") == "Terminating":
             raise OperationError(f"namespace {self.target.namespace} is being deleted",
                                  "wait until it is gone, then re-run envship")
-        return live is not None
+        return live
 
     def live_state(self, kinds: Iterable[tuple[str, str]]) -> dict[Key, dict[str, Any]]:
         """Every object of these kinds in the namespace (and the cluster-scoped ones): one list per kind."""

@@ -58,6 +58,7 @@ class Deploy:
         self.target = rendering.target
         self.session = Session(kube, rendering, app, console)
         self.rules = HealthRules(crashloop_restarts=opts.crashloop_restarts)
+        self.namespace_outcomes: list[tuple[str, str]] = []
 
     @property
     def rollback_enabled(self) -> bool:
@@ -83,12 +84,17 @@ class Deploy:
         return holder_identity(f"{url}#{job}" if url else "")
 
     def prepare_namespace(self, objects: Sequence[RenderedObject]) -> None:
+        """The lock lives in the namespace, so it must exist first: apply a rendered Namespace now."""
+        current = self.session.namespace()
+        exists = current is not None
         namespace_objects = [o for o in objects if o.kind == "Namespace"]
-        if namespace_objects:
-            for obj in namespace_objects:
-                self.kube.apply(obj.obj)
-            return
-        if not self.session.namespace_exists():
+        for obj in namespace_objects:
+            applied = self.kube.apply(obj.obj)
+            outcome = "configured" if plan.changed(current, applied) else "unchanged"
+            outcome = outcome if exists else "created"
+            self.namespace_outcomes.append((obj.describe(), outcome))
+            self.console.info(f"  {obj.describe()} {outcome}")
+        if not namespace_objects and not exists:
             raise OperationError(
                 f"namespace {self.target.namespace} does not exist in {self.kube.connection.description}",
                 f"create it, or set 'create-namespace: true' on environment '{self.target.name}'")
@@ -104,8 +110,9 @@ class Deploy:
             raise OperationError(foreign[0].message + (f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""),
                                  foreign[0].hint, foreign[0].location)
         with self.console.group(f"apply {len(objects)} objects to {self.target.namespace}"):
-            result, _ = self.session.apply_all(objects, live)
+            result, _ = self.session.apply_all([o for o in objects if o.kind != "Namespace"], live)
             self.report_apply(result)
+        result.applied[:0] = self.namespace_outcomes
         if result.failed:
             raise self.apply_failure(result)
         with self.console.group("wait for the rollout"):
@@ -218,6 +225,8 @@ class Deploy:
                    "changed": str(result.count("created") + result.count("configured") + len(pruned))}
         for name, value in outputs.items():
             self.console.set_output(name, value)
+        for name in pruned:
+            self.console.info(f"  {name} pruned")
         self.console.info(f"deployed {release.image} to {self.target.name} ({self.target.namespace}), "
                           f"revision {revision}: {result.count('created')} created, "
                           f"{result.count('configured')} configured, {result.count('unchanged')} unchanged, "

@@ -56,6 +56,7 @@ class Rollout:
         self.rules = rules
         self.progress = progress
         self.informers = Informers(kube)
+        self.current_pods: dict[str, list[dict[str, Any]]] = {}  # "Kind/name" -> pods of its current revision
 
     def wait(self, timeout: float) -> Verdict:
         if not self.objects:
@@ -68,6 +69,7 @@ class Rollout:
         if any(k in health.WORKLOAD_KINDS for _, k in kinds):
             self.informers.add("Pod", self.kube.resource("v1", "Pod"), self.namespace)
         try:
+            self.informers.wait_synced(min(timeout, 30.0))  # judge from the first lists, not empty caches
             return self._loop(timeout)
         finally:
             self.informers.stop()
@@ -116,7 +118,8 @@ class Rollout:
                 result[label] = Health(health.PENDING, f"{name} not created yet")
                 continue
             live.setdefault("kind", kind)
-            result[label] = health.object_health(live, self._pods_of(live, pods, replicasets), self.rules)
+            self.current_pods[label] = self._pods_of(live, pods, replicasets)
+            result[label] = health.object_health(live, self.current_pods[label], self.rules)
         return result
 
     def _pods_of(self, live: Mapping[str, Any], pods: list[dict[str, Any]],
@@ -142,21 +145,33 @@ class Rollout:
         if failure is None:
             return
         name = verdict.failed.partition("/")[2]
-        names = [n for n in (failure.pod, name) if n]
+        pod, container = failure.pod, failure.container
+        if not pod:  # a deadline or a timeout: show the side of a pod that is stuck
+            pod, container = self.unready_pod(verdict.failed)
+        names = [n for n in (pod, name) if n]
         try:
             events_res = self.kube.resource("v1", "Event")
             collected = []
             for involved in names:
                 items, _ = self.kube.list(events_res, self.namespace, field_selector=f"involvedObject.name={involved}")
                 collected.extend(items)
-            collected.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+            collected.sort(key=lambda e: (str(e.get("lastTimestamp") or e.get("eventTime") or ""),
+                                          int(e.get("metadata", {}).get("resourceVersion") or 0)))
             verdict.events = [f"{e.get('type', '')} {e.get('reason', '')}: {e.get('message', '')}".strip()
                               for e in collected[-8:]]
         except Exception:  # noqa: BLE001 - details are best effort; the verdict stands without them
             verdict.events = []
-        if failure.pod and failure.container:
+        if pod and container:
             previous = failure.reason == "CrashLoopBackOff"
-            logs = self.kube.log(self.namespace, failure.pod, failure.container, tail=20, previous=previous)
+            logs = self.kube.log(self.namespace, pod, container, tail=20, previous=previous)
             if not logs and previous:
-                logs = self.kube.log(self.namespace, failure.pod, failure.container, tail=20)
+                logs = self.kube.log(self.namespace, pod, container, tail=20)
             verdict.logs = logs
+
+    def unready_pod(self, workload: str) -> tuple[str, str]:
+        """(pod, container) of the first pod of `workload` with a container that is not ready."""
+        for pod in self.current_pods.get(workload, []):
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                if not status.get("ready"):
+                    return str(pod["metadata"]["name"]), str(status.get("name", ""))
+        return "", ""

@@ -1,0 +1,381 @@
+"""envship deploy and plan end to end against the fake Kubernetes API server (tests/fakes/).
+
+Each test writes a project, points a kubeconfig at the fake, runs envship in-process (or as a
+process where killing or concurrency matters) and checks what a user would see: the exit code,
+the messages, and the objects the cluster ends up with.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Project, parse_github_output
+from fakes.kube_apiserver import FakeKube
+from fakes.pytest_plugin import fake_kube  # noqa: F401 - the fixture
+
+from envship.cli import main
+
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+IMAGE_A = f"ghcr.io/acme/hello@{DIGEST_A}"
+IMAGE_B = f"ghcr.io/acme/hello@{DIGEST_B}"
+NS = "hello-staging"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+CONFIG = """\
+app: hello
+image: ghcr.io/acme/hello
+manifests: deploy
+env:
+  LOG_LEVEL: info
+environments:
+  staging:
+    context: fake
+    namespace: hello-staging
+    host: staging.example.com
+    create-namespace: true
+  production:
+    context: fake
+    namespace: hello
+    protected: true
+    create-namespace: true
+"""
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  progressDeadlineSeconds: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/hello:latest
+          ports: [{containerPort: 8080}]
+"""
+
+SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+class Cluster:
+    """The project, the fake and a kubeconfig for it; runs envship commands."""
+
+    def __init__(self, project: Project, kube: FakeKube) -> None:
+        self.project = project
+        self.kube = kube
+        self.kubeconfig = kube.kubeconfig(project.root / "kubeconfig")
+        project.config(CONFIG)
+        project.manifest("deployment.yaml", DEPLOYMENT)
+        project.manifest("service.yaml", SERVICE)
+        self.environ = {"KUBECONFIG": str(self.kubeconfig), "SOURCE_DATE_EPOCH": "1700000000",
+                        "ENVSHIP_LEASE_SECONDS": "2", "GITHUB_OUTPUT": str(project.root / "out.txt")}
+        self.in_actions = {"GITHUB_ACTIONS": "true"}  # outputs are written only in GitHub Actions
+
+    def run(self, command: str, *args: str, env: str = "staging", image: str = IMAGE_A,
+            extra_environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        argv = [command, "--env", env, "--image", image, *args]
+        code = main(argv, environ={**self.environ, **(extra_environ or {})}, out=out, err=err)
+        return code, out.getvalue(), err.getvalue()
+
+    def deploy(self, *args: str, **kw: Any) -> tuple[int, str, str]:
+        return self.run("deploy", "--timeout", "20s", *args, **kw)
+
+    def get(self, resource: str, name: str, namespace: str = NS) -> dict[str, Any] | None:
+        return self.kube.get(resource, namespace, name)
+
+    def configmaps(self, namespace: str = NS) -> list[str]:
+        return sorted(o["metadata"]["name"] for o in self.kube.list("configmaps", namespace)
+                      if o["metadata"]["name"].startswith("hello-env-"))
+
+
+@pytest.fixture
+def cluster(project: Project, fake_kube: FakeKube) -> Cluster:  # noqa: F811 - the fixture
+    return Cluster(project, fake_kube)
+
+
+def container_image(cluster: Cluster) -> str:
+    deployment = cluster.get("deployments", "web")
+    assert deployment is not None
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_first_deploy_creates_everything_and_waits_until_ready(cluster: Cluster) -> None:
+    code, _, err = cluster.deploy(extra_environ=cluster.in_actions)
+    assert code == 0, err
+    assert "web 2/2 ready" in err
+    assert "revision 1: 4 created" in err            # Namespace, ConfigMap, Service, Deployment
+    deployment = cluster.get("deployments", "web")
+    assert deployment is not None and deployment["status"]["readyReplicas"] == 2
+    assert container_image(cluster) == IMAGE_A
+    labels = deployment["metadata"]["labels"]
+    assert labels["app.kubernetes.io/managed-by"] == "envship" and labels["envship.dev/environment"] == "staging"
+    outputs = parse_github_output((cluster.project.root / "out.txt").read_text())
+    assert outputs["revision"] == "1" and outputs["namespace"] == NS and outputs["image"] == IMAGE_A
+
+
+def test_redeploy_of_the_same_release_changes_nothing(cluster: Cluster) -> None:
+    assert cluster.deploy()[0] == 0
+    before = cluster.get("deployments", "web")
+    replicasets = {o["metadata"]["name"] for o in cluster.kube.list("replicasets", NS)}
+    pods = {o["metadata"]["uid"] for o in cluster.kube.pods(NS)}
+    code, _, err = cluster.deploy(extra_environ={"SOURCE_DATE_EPOCH": "1700009999",
+                                                 "GITHUB_RUN_ID": "2", "GITHUB_SERVER_URL": "https://github.com",
+                                                 "GITHUB_REPOSITORY": "acme/hello"})
+    assert code == 0, err
+    assert "0 created, 0 configured, 4 unchanged, 0 pruned" in err
+    after = cluster.get("deployments", "web")
+    assert before and after and after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert {o["metadata"]["name"] for o in cluster.kube.list("replicasets", NS)} == replicasets
+    assert {o["metadata"]["uid"] for o in cluster.kube.pods(NS)} == pods   # nothing restarted
+
+
+def test_image_change_rolls_out_a_new_replicaset(cluster: Cluster) -> None:
+    assert cluster.deploy()[0] == 0
+    code, _, err = cluster.deploy(image=IMAGE_B)
+    assert code == 0, err
+    assert container_image(cluster) == IMAGE_B
+    pods = cluster.kube.pods(NS)
+    assert pods and all(p["spec"]["containers"][0]["image"] == IMAGE_B for p in pods)
+
+
+def test_env_value_change_rolls_pods_and_prunes_the_old_configmap(cluster: Cluster) -> None:
+    assert cluster.deploy()[0] == 0
+    [old] = cluster.configmaps()
+    old_pods = {p["metadata"]["uid"] for p in cluster.kube.pods(NS)}
+    code, _, err = cluster.deploy("--set", "LOG_LEVEL=debug")
+    assert code == 0, err
+    [new] = cluster.configmaps()
+    assert new != old and f"ConfigMap/{old}" in err   # reported as pruned
+    cm = cluster.get("configmaps", new)
+    assert cm is not None and cm["data"]["LOG_LEVEL"] == "debug"
+    assert not old_pods & {p["metadata"]["uid"] for p in cluster.kube.pods(NS)}  # every pod replaced
+
+
+@pytest.mark.parametrize("scenario, reason, detail", [
+    ("crashloop", "CrashLoopBackOff", "last log lines"),
+    ("pullfail", "ErrImagePull|ImagePullBackOff", "Failed to pull image"),
+    ("missingkey", "CreateContainerConfigError", "couldn't find key"),
+    ("unschedulable", "Unschedulable", "Insufficient cpu"),
+    ("neverready", "ProgressDeadlineExceeded", "Readiness probe failed"),
+])
+def test_failed_rollouts_are_reported_fast_with_the_reason(cluster: Cluster, scenario: str, reason: str,
+                                                           detail: str) -> None:
+    cluster.kube.set_scenario(scenario, image=DIGEST_B)
+    started = time.monotonic()
+    code, _, err = cluster.deploy("--no-rollback", image=IMAGE_B)
+    elapsed = time.monotonic() - started
+    assert code == 1
+    assert any(r in err for r in reason.split("|")) and detail in err, err
+    assert "Deployment/web is not healthy" in err
+    assert elapsed < 8, f"verdict took {elapsed:.1f} s"   # seconds, not the default 10 minute timeout
+    assert "rollback disabled" in err
+
+
+def test_missing_secret_key_from_the_injected_secret(cluster: Cluster) -> None:
+    """A manifest reading a key the environment's secrets do not provide fails with the key named."""
+    cluster.project.manifest("deployment.yaml", DEPLOYMENT.replace(
+        "          ports: [{containerPort: 8080}]\n",
+        "          ports: [{containerPort: 8080}]\n          env:\n            - name: DB\n"
+        "              valueFrom: {secretKeyRef: {name: db, key: password}}\n"))
+    cluster.project.manifest("secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\n"
+                                            "stringData: {user: app}\n")
+    code, _, err = cluster.deploy("--no-rollback")
+    assert code == 1
+    assert "CreateContainerConfigError" in err and "password" in err
+
+
+def test_failed_rollout_rolls_back_to_the_last_healthy_release(cluster: Cluster) -> None:
+    assert cluster.deploy()[0] == 0
+    cluster.kube.set_scenario("crashloop", image=DIGEST_B)
+    code, _, err = cluster.deploy(image=IMAGE_B)
+    assert code == 1
+    assert "CrashLoopBackOff" in err
+    assert "rolled back to revision 1: healthy" in err
+    assert container_image(cluster) == IMAGE_A
+    deployment = cluster.get("deployments", "web")
+    assert deployment is not None and deployment["status"].get("readyReplicas") == 2
+
+
+def test_protected_environment_rolls_back_even_with_no_rollback(cluster: Cluster) -> None:
+    assert cluster.deploy(env="production")[0] == 0
+    cluster.kube.set_scenario("pullfail", image=DIGEST_B)
+    code, _, err = cluster.deploy("--no-rollback", env="production", image=IMAGE_B)
+    assert code == 1 and "rolled back to revision 1" in err
+    deployment = cluster.get("deployments", "web", namespace="hello")
+    assert deployment is not None
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_A
+
+
+def test_foreign_object_is_refused_and_nothing_is_applied(cluster: Cluster) -> None:
+    cluster.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    cluster.kube.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
+                        "spec": {"ports": [{"port": 80}]}}, manager="kubectl")
+    code, _, err = cluster.deploy()
+    assert code == 1
+    assert "Service/web in namespace hello-staging already exists and is managed by" in err
+    assert "adopt: true" in err
+    assert cluster.get("deployments", "web") is None and cluster.configmaps() == []
+
+
+def test_adopt_takes_over_a_foreign_object(cluster: Cluster) -> None:
+    cluster.project.config(CONFIG.replace("    create-namespace: true\n  production",
+                                          "    create-namespace: true\n    adopt: true\n  production"))
+    cluster.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    cluster.kube.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
+                        "spec": {"ports": [{"port": 80}]}}, manager="kubectl")
+    code, _, err = cluster.deploy()
+    assert code == 0, err
+    service = cluster.get("services", "web")
+    assert service is not None and service["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "envship"
+
+
+def test_plan_shows_changes_without_making_them(cluster: Cluster) -> None:
+    assert cluster.deploy()[0] == 0
+    version = cluster.get("deployments", "web")["metadata"]["resourceVersion"]  # type: ignore[index]
+    code, out, err = cluster.run("plan", "--set", "LOG_LEVEL=debug", "--secret", "TOKEN=plan-secret-value",
+                                 extra_environ=cluster.in_actions)
+    assert code == 0, err
+    assert "# update Deployment/web" in out and "# create ConfigMap/hello-env-" in out
+    assert "# create Secret/hello-secrets-" in out and "<redacted>" in out
+    assert "# delete ConfigMap/hello-env-" in out
+    assert "plan-secret-value" not in out.replace("::add-mask::plan-secret-value", "") + err
+    assert "2 to create, 1 to update, 1 to delete" in err
+    outputs = parse_github_output((cluster.project.root / "out.txt").read_text())
+    assert outputs["changes"] == "4"
+    assert cluster.get("deployments", "web")["metadata"]["resourceVersion"] == version  # type: ignore[index]
+    assert len(cluster.configmaps()) == 1
+
+
+def test_plan_with_no_changes(cluster: Cluster) -> None:
+    assert cluster.deploy()[0] == 0
+    code, out, err = cluster.run("plan")
+    assert code == 0 and out == ""
+    assert "0 to create, 0 to update, 0 to delete, 4 unchanged" in err
+
+
+def test_missing_namespace_without_create_namespace(cluster: Cluster) -> None:
+    cluster.project.config(CONFIG.replace("    host: staging.example.com\n    create-namespace: true\n",
+                                          "    host: staging.example.com\n"))
+    code, _, err = cluster.deploy()
+    assert code == 1
+    assert "namespace hello-staging does not exist" in err and "create-namespace: true" in err
+
+
+def test_unknown_kubeconfig_context(cluster: Cluster) -> None:
+    cluster.project.config(CONFIG.replace("context: fake\n    namespace: hello-staging",
+                                          "context: kind-dev\n    namespace: hello-staging"))
+    code, _, err = cluster.deploy()
+    assert code == 2
+    assert "kubeconfig has no context 'kind-dev' (known: fake)" in err
+
+
+def test_unreachable_cluster(cluster: Cluster) -> None:
+    cluster.kube.stop()
+    code, _, err = cluster.deploy()
+    assert code == 1
+    assert "cannot reach the Kubernetes API of kubeconfig context 'fake'" in err
+    assert "Traceback" not in err
+
+
+def test_rejected_token(cluster: Cluster) -> None:
+    text = cluster.kubeconfig.read_text().replace(cluster.kube.token, "expired-token")
+    cluster.kubeconfig.write_text(text)
+    code, _, err = cluster.deploy()
+    assert code == 1
+    assert "401" in err and "re-authenticate" in err
+    assert "expired-token" not in err
+
+
+def test_throttling_is_retried(cluster: Cluster) -> None:
+    cluster.kube.inject_failure(r"/deployments/web$", status=429, count=2, retry_after=0.1, method="PATCH")
+    code, _, err = cluster.deploy()
+    assert code == 0, err
+
+
+def test_invalid_object_is_reported_with_what_was_applied(cluster: Cluster) -> None:
+    cluster.project.manifest("deployment.yaml", DEPLOYMENT.replace("labels: {app: web}\n    spec:",
+                                                                   "labels: {app: other}\n    spec:"))
+    code, _, err = cluster.deploy()
+    assert code == 1
+    assert "applying Deployment/web failed: " in err and "422" in err
+    assert "applied before the failure:" in err and "ConfigMap/hello-env-" in err
+
+
+def envship_process(cluster: Cluster, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, **cluster.environ, "PYTHONPATH": str(REPO_ROOT / "entrypoint")}
+    return subprocess.Popen([sys.executable, "-m", "envship", "deploy", "--env", "staging", "--timeout", "30s",
+                             *args], cwd=cluster.project.root, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_concurrent_deploys_are_serialised_by_the_lease(cluster: Cluster) -> None:
+    cluster.kube.set_scenario("slow", image=DIGEST_A, ready_after=1.0)
+    first = envship_process(cluster, "--image", IMAGE_A)
+    cluster.kube.wait_for(lambda: cluster.kube.get("leases", NS, "envship-lock-hello-staging"), timeout=15)
+    second = envship_process(cluster, "--image", IMAGE_B)
+    out1, err1 = first.communicate(timeout=60)
+    out2, err2 = second.communicate(timeout=60)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    assert "waiting for the deploy lock: held by" in err2
+    assert container_image(cluster) == IMAGE_B   # the second one ran after the first
+
+
+def test_lock_timeout(cluster: Cluster) -> None:
+    cluster.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    cluster.kube.apply({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                        "metadata": {"name": "envship-lock-hello-staging", "namespace": NS},
+                        "spec": {"holderIdentity": "https://github.com/acme/hello/actions/runs/7#deploy",
+                                 "leaseDurationSeconds": 600, "acquireTime": now, "renewTime": now}})
+    code, _, err = cluster.deploy("--lock-timeout", "1s")
+    assert code == 1
+    assert "another deploy holds the lock" in err and "actions/runs/7" in err and "--lock-timeout" in err
+
+
+def test_killed_deploy_converges_when_run_again(cluster: Cluster) -> None:
+    cluster.kube.set_scenario("slow", image=DIGEST_A, ready_after=30.0)
+    victim = envship_process(cluster, "--image", IMAGE_A)
+    cluster.kube.wait_for(lambda: cluster.get("deployments", "web"), timeout=15)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=10)
+    cluster.kube.set_scenario("healthy", image=DIGEST_A)
+    code, _, err = cluster.deploy()
+    assert code == 0, err
+    assert container_image(cluster) == IMAGE_A
+    assert len(cluster.configmaps()) == 1
+    assert cluster.kube.get("leases", NS, "envship-lock-hello-staging") is None   # released
+
+
+def test_deploy_with_progress_in_parallel_threads_does_not_leak_watch_threads(cluster: Cluster) -> None:
+    before = threading.active_count()
+    assert cluster.deploy()[0] == 0
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() <= before
