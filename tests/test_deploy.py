@@ -338,8 +338,8 @@ def test_concurrent_deploys_are_serialised_by_the_lease(cluster: Cluster) -> Non
     first = envship_process(cluster, "--image", IMAGE_A)
     cluster.kube.wait_for(lambda: cluster.kube.get("leases", NS, "envship-lock-hello-staging"), timeout=15)
     second = envship_process(cluster, "--image", IMAGE_B)
-    out1, err1 = first.communicate(timeout=60)
-    out2, err2 = second.communicate(timeout=60)
+    _, err1 = first.communicate(timeout=60)
+    _, err2 = second.communicate(timeout=60)
     assert first.returncode == 0, err1
     assert second.returncode == 0, err2
     assert "waiting for the deploy lock: held by" in err2
