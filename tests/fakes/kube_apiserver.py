@@ -297,9 +297,13 @@ class FakeKube:
     def __init__(self, *, latency_s: float = 0.0, token: str | None = DEFAULT_TOKEN, host: str = "127.0.0.1",
                  port: int = 0, history_size: int = 1000, bookmark_interval: float = 1.0,
                  default_watch_timeout: float = 300.0, timing: Timing | None = None, tls: bool = False,
-                 anonymous: bool | None = None) -> None:
+                 anonymous: bool | None = None,
+                 authenticate: Callable[[str], bool] | None = None) -> None:
         self.latency_s = latency_s
         self.token = token
+        # Like GKE's webhook token authentication: decides on the whole Authorization header (the GKE
+        # tests accept the access tokens the fake Google STS issued and that have not expired).
+        self.authenticate = authenticate
         # kubectl never sends credentials over plain http, so there requests without a token are let in
         # (a wrong token is still 401); over https (tls=True) the token is required.
         self.anonymous = (not tls) if anonymous is None else anonymous
@@ -528,7 +532,10 @@ class FakeKube:
             if self.latency_s > 0:
                 time.sleep(self.latency_s)
             self._check_failures(method, url.path)
-            if self.token and path not in _UNAUTHENTICATED:
+            if self.authenticate is not None and path not in _UNAUTHENTICATED:
+                if not self.authenticate(h.headers.get("Authorization", "")):
+                    raise ApiError(401, "Unauthorized", "Unauthorized")
+            elif self.token and path not in _UNAUTHENTICATED:
                 auth = h.headers.get("Authorization", "")
                 if auth != f"Bearer {self.token}" and (auth or not self.anonymous):
                     raise ApiError(401, "Unauthorized", "Unauthorized")
@@ -728,7 +735,7 @@ class FakeKube:
         if parts == ["openapi", "v2"]:
             if "protobuf" in accept:
                 # the real server labels the protobuf document application/octet-stream
-                h.send(200, openapi_v2_protobuf(), "application/octet-stream")
+                h.send(200, openapi_v2_protobuf(self.registry.all()), "application/octet-stream")
             else:
                 h.send_json(200, {"swagger": "2.0", "info": {"title": "Kubernetes (envship fake)",
                                                               "version": "v1.32.0"}, "paths": {},

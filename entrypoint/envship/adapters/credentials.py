@@ -185,18 +185,13 @@ def google_credentials(environ: Mapping[str, str]) -> Any:
     the cluster's full name makes unnecessary."""
     try:
         import google.auth
-        import google.auth.credentials
         from google.auth.exceptions import DefaultCredentialsError
     except ImportError as e:  # pragma: no cover - google-auth is a runtime dependency
         raise OperationError("google-auth is not installed", "pip install google-auth") from e
     path = environ.get("GOOGLE_APPLICATION_CREDENTIALS", "")
     try:
         if path:
-            # Scopes after loading: loading with scopes makes external_account credentials look up
-            # their project through Cloud Resource Manager, a request envship has no use for.
-            credentials, _ = google.auth.load_credentials_from_file(path)  # type: ignore[no-untyped-call]
-            credentials = google.auth.credentials.with_scopes_if_required(  # type: ignore[no-untyped-call]
-                credentials, [CLOUD_PLATFORM])
+            credentials = load_credentials_file(path)
         else:
             credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM])
     except DefaultCredentialsError as e:
@@ -208,6 +203,44 @@ def google_credentials(environ: Mapping[str, str]) -> Any:
             "in GitHub Actions run google-github-actions/auth (Workload Identity Federation) before envship; "
             "locally run 'gcloud auth application-default login' or set GOOGLE_APPLICATION_CREDENTIALS") from e
     return credentials
+
+
+def load_credentials_file(path: str) -> Any:
+    """Load a credentials file with the loader for its declared type (google-auth's advice for files
+    from outside), then add the scope: loading with scopes would make external_account credentials
+    look their project up through Cloud Resource Manager, a request envship has no use for."""
+    import google.auth.credentials
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError) as e:
+        raise DefaultCredentialsError(f"cannot read it as JSON: {e}") from e
+    kind = info.get("type") if isinstance(info, dict) else None
+    source = info.get("credential_source") or {} if isinstance(info, dict) else {}
+    try:
+        if kind == "external_account" and str(source.get("environment_id", "")).startswith("aws"):
+            from google.auth import aws
+            credentials = aws.Credentials.from_info(info)
+        elif kind == "external_account" and "executable" in source:
+            from google.auth import pluggable
+            credentials = pluggable.Credentials.from_info(info)
+        elif kind == "external_account":
+            from google.auth import identity_pool
+            credentials = identity_pool.Credentials.from_info(info)
+        elif kind == "service_account":
+            from google.oauth2 import service_account
+            credentials = service_account.Credentials.from_service_account_info(info)
+        elif kind == "authorized_user":
+            from google.oauth2 import credentials as user_credentials
+            credentials = user_credentials.Credentials.from_authorized_user_info(info)
+        else:
+            raise DefaultCredentialsError(f"credential type {kind!r} is not supported "
+                                          "(external_account, service_account or authorized_user)")
+    except (ValueError, KeyError) as e:
+        raise DefaultCredentialsError(f"invalid {kind} credentials: {e}") from e
+    return google.auth.credentials.with_scopes_if_required(credentials, [CLOUD_PLATFORM])
 
 
 def get_cluster(name: str, credentials: Any, environ: Mapping[str, str]) -> Any:

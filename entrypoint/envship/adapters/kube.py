@@ -104,9 +104,11 @@ class Kube:
             data = body if isinstance(body, (str, bytes)) else json.dumps(body)
         self.requests_made += 1
         try:
+            # verify per request: a session-level value loses to REQUESTS_CA_BUNDLE (requests issue 3829)
             response = self.session.request(method, self.connection.server.rstrip("/") + path, params=params,
                                             data=data, headers=headers, stream=stream,
-                                            timeout=(10.0, timeout or self.timeout))
+                                            timeout=(10.0, timeout or self.timeout),
+                                            verify=self.connection.verify)
         except requests.exceptions.SSLError as e:
             raise KubeError(f"TLS verification failed talking to {self.connection.description}: {e}",
                             "the cluster's CA certificate does not match; check the cluster endpoint and CA",

@@ -67,6 +67,8 @@ class Deploy:
     def run(self) -> int:
         objects = self.rendering.objects
         env = self.target
+        self.console.info(f"deploying {self.rendering.release.image} to {env.name} ({env.namespace}) on "
+                          f"{self.kube.connection.description}")
         with self.console.group(f"connect to {self.kube.connection.description}"):
             self.session.check_kinds(objects)
             self.prepare_namespace(objects)
