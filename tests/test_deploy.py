@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import Project, parse_github_output
+from registry_fixture import Registry
 from fakes.kube_apiserver import FakeKube
 from fakes.pytest_plugin import fake_kube  # noqa: F401 - the fixture
 
@@ -96,9 +97,11 @@ class Cluster:
         self.in_actions = {"GITHUB_ACTIONS": "true"}  # outputs are written only in GitHub Actions
 
     def run(self, command: str, *args: str, env: str = "staging", image: str = IMAGE_A,
-            extra_environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+            extra_environ: dict[str, str] | None = None, check_image: bool = False) -> tuple[int, str, str]:
+        """Images of ghcr.io/acme/hello exist nowhere: the registry check is skipped unless a test
+        uses the local registry (check_image=True)."""
         out, err = io.StringIO(), io.StringIO()
-        argv = [command, "--env", env, "--image", image, *args]
+        argv = [command, "--env", env, "--image", image, *args, *([] if check_image else ["--skip-image-check"])]
         code = main(argv, environ={**self.environ, **(extra_environ or {})}, out=out, err=err)
         return code, out.getvalue(), err.getvalue()
 
@@ -329,7 +332,7 @@ def test_invalid_object_is_reported_with_what_was_applied(cluster: Cluster) -> N
 def envship_process(cluster: Cluster, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, **cluster.environ, "PYTHONPATH": str(REPO_ROOT / "entrypoint")}
     return subprocess.Popen([sys.executable, "-m", "envship", "deploy", "--env", "staging", "--timeout", "30s",
-                             *args], cwd=cluster.project.root, env=env, text=True,
+                             "--skip-image-check", *args], cwd=cluster.project.root, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -379,3 +382,47 @@ def test_deploy_with_progress_in_parallel_threads_does_not_leak_watch_threads(cl
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert threading.active_count() <= before
+
+
+# -- the registry check before the cluster is touched (Debian's docker-registry on 127.0.0.1) --------
+pytest_plugins = ["registry_fixture"]  # the registry fixture
+
+
+def registry_project(cluster: Cluster, registry: Registry) -> str:
+    repo = f"{registry.host}/acme/hello"
+    cluster.project.config(CONFIG.replace("image: ghcr.io/acme/hello", f"image: {repo}"))
+    cluster.project.manifest("deployment.yaml", DEPLOYMENT.replace("ghcr.io/acme/hello:latest", f"{repo}:latest"))
+    return repo
+
+
+def test_deploy_refuses_a_digest_the_registry_does_not_have(cluster: Cluster, registry: Registry) -> None:
+    repo = registry_project(cluster, registry)
+    registry.upload_image("acme/hello", "v1")
+    code, _, err = cluster.deploy(image=f"{repo}@sha256:{'9' * 64}", check_image=True)
+    assert code == 2, err
+    assert "sha256:" + "9" * 64 in err and "does not exist in the registry" in err
+    assert cluster.kube.get("namespaces", None, NS) is None   # nothing touched in the cluster
+
+
+def test_deploy_resolves_a_tag_and_records_both(cluster: Cluster, registry: Registry) -> None:
+    repo = registry_project(cluster, registry)
+    digest = registry.upload_image("acme/hello", "v2")
+    code, _, err = cluster.deploy(image=f"{repo}:v2", check_image=True)
+    assert code == 0, err
+    deployment = cluster.get("deployments", "web")
+    assert deployment is not None
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == f"{repo}@{digest}"
+    annotations = deployment["metadata"]["annotations"]
+    assert annotations["envship.dev/digest"] == digest and annotations["envship.dev/image-tag"] == "v2"
+
+
+def test_protected_environment_refuses_a_tag_without_allow_tag(cluster: Cluster, registry: Registry) -> None:
+    repo = registry_project(cluster, registry)
+    digest = registry.upload_image("acme/hello", "v3")
+    code, _, err = cluster.deploy(env="production", image=f"{repo}:v3", check_image=True)
+    assert code == 2 and "--allow-tag" in err
+    assert cluster.kube.get("namespaces", None, "hello") is None
+    code, _, err = cluster.deploy("--allow-tag", env="production", image=f"{repo}:v3", check_image=True)
+    assert code == 0, err
+    deployment = cluster.get("deployments", "web", namespace="hello")
+    assert deployment is not None and deployment["metadata"]["annotations"]["envship.dev/digest"] == digest

@@ -113,11 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
         "plan", help="show what deploy would change (server-side dry-run); changes nothing",
         description=PLAN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_options(plan)
+    add_image_check_options(plan)
 
     deploy = commands.add_parser(
         "deploy", help="apply to the cluster, wait until healthy, prune; roll back on failure",
         description=DEPLOY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_options(deploy)
+    add_image_check_options(deploy)
     deploy.add_argument("--timeout", type=duration, default=600.0, metavar="DURATION",
                         help="how long the rollout may take before it counts as failed (default 10m)")
     deploy.add_argument("--no-rollback", action="store_true",
@@ -196,11 +198,18 @@ def duration(text: str) -> float:
     return value.total_seconds()
 
 
+def add_image_check_options(parser: argparse.ArgumentParser) -> None:
+    add_allow_tag_option(parser)
+    parser.add_argument("--skip-image-check", action="store_true",
+                        help="do not check that the digest exists in the registry before touching the cluster "
+                             "(for registries only the cluster can reach)")
+
+
 def add_allow_tag_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-tag", action="store_true",
                         help="accept --image REPO:TAG for a protected environment: the tag is resolved to the "
                              "digest the registry serves now, and that digest is recorded (other environments "
-                             "accept a tag without this flag; a digest never needs the registry)")
+                             "accept a tag without this flag)")
 
 
 def positive_int(text: str) -> int:
@@ -339,10 +348,12 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
     if args.command in ("plan", "deploy"):
         from .commands import deploy, plan
 
-        opts = deploy.DeployOptions(render_options(args, console, environ))
+        opts = deploy.DeployOptions(render_options(args, console, environ),
+                                    verify_image=not args.skip_image_check)
         if args.command == "plan" or args.dry_run:
             return plan.run(opts, console, environ)
-        opts = deploy.DeployOptions(opts.render, timeout=args.timeout, no_rollback=args.no_rollback,
+        opts = deploy.DeployOptions(opts.render, verify_image=opts.verify_image, timeout=args.timeout,
+                                    no_rollback=args.no_rollback,
                                     lock_timeout=args.lock_timeout, crashloop_restarts=args.crashloop_restarts)
         return deploy.run(opts, console, environ)
     if args.command == "build":

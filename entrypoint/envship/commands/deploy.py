@@ -24,6 +24,7 @@ from .rollout import Rollout, Verdict
 @dataclass(frozen=True)
 class DeployOptions:
     render: render_command.RenderOptions
+    verify_image: bool = True   # the digest must exist in the registry before the cluster is touched
     timeout: float = 600.0
     no_rollback: bool = False
     lock_timeout: float = 600.0
@@ -31,7 +32,7 @@ class DeployOptions:
 
 
 def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> int:
-    rendering = render_command.build_rendering(opts.render, environ)
+    rendering = render_command.build_rendering(opts.render, environ, console, verify=opts.verify_image)
     environment = rendering.target.environment
     connection = credentials.connect(environment, environ)
     console.mask(connection.secrets)

@@ -21,7 +21,7 @@ from .deploy import DeployOptions
 
 
 def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> int:
-    rendering = render_command.build_rendering(opts.render, environ)
+    rendering = render_command.build_rendering(opts.render, environ, console, verify=opts.verify_image)
     connection = credentials.connect(rendering.target.environment, environ)
     console.mask(connection.secrets)
     kube = Kube(connection)
