@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 from conftest import Project, parse_github_output
-from registry_fixture import Registry
 from fakes.kube_apiserver import FakeKube
 from fakes.pytest_plugin import fake_kube  # noqa: F401 - the fixture
+from registry_fixture import Registry
 
 from envship.cli import main
 
@@ -426,3 +426,39 @@ def test_protected_environment_refuses_a_tag_without_allow_tag(cluster: Cluster,
     assert code == 0, err
     deployment = cluster.get("deployments", "web", namespace="hello")
     assert deployment is not None and deployment["metadata"]["annotations"]["envship.dev/digest"] == digest
+
+
+def test_deploy_through_the_action_with_runner_paths(cluster: Cluster) -> None:
+    """In a container action the workspace is /github/workspace, while earlier steps exported host paths
+    (get-gke-credentials' KUBECONFIG): envship finds the file in the workspace by its name."""
+    root = cluster.project.root
+    environ = {
+        "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(root), "GITHUB_OUTPUT": str(root / "out.txt"),
+        "GITHUB_STEP_SUMMARY": str(root / "summary.md"), "SOURCE_DATE_EPOCH": "1700000000",
+        "KUBECONFIG": f"/home/runner/work/hello/hello/{cluster.kubeconfig.name}",
+        "INPUT_COMMAND": "deploy", "INPUT_ENVIRONMENT": "staging", "INPUT_IMAGE": IMAGE_A,
+        "INPUT_CONFIG": "envship.yaml", "INPUT_SECRETS": "DB_PASSWORD=action-secret-value-1",
+        "INPUT_TIMEOUT": "20s", "INPUT_ROLLBACK": "true", "INPUT_SKIP-IMAGE-CHECK": "true",
+    }
+    log = io.StringIO()
+    code = main(["action"], environ=environ, out=log, err=log)
+    text = log.getvalue()
+    assert code == 0, text
+    assert text.splitlines()[0] == "::add-mask::action-secret-value-1"
+    assert "action-secret-value-1" not in "\n".join(text.splitlines()[1:])
+    outputs = parse_github_output((root / "out.txt").read_text())
+    assert outputs["revision"] == "1" and outputs["namespace"] == NS
+    assert "envship deploy: staging healthy" in (root / "summary.md").read_text()
+    secret = [s for s in cluster.kube.list("secrets", NS) if s["metadata"]["name"].startswith("hello-secrets-")]
+    assert len(secret) == 1
+
+
+def test_failed_deploy_annotates_and_summarises(cluster: Cluster) -> None:
+    cluster.kube.set_scenario("crashloop", image=DIGEST_B)
+    root = cluster.project.root
+    code, out, err = cluster.deploy("--no-rollback", image=IMAGE_B,
+                                    extra_environ={**cluster.in_actions, "GITHUB_STEP_SUMMARY": str(root / "s.md")})
+    assert code == 1
+    assert "::error title=rollout failed::Deployment/web is not healthy" in out
+    summary = (root / "s.md").read_text()
+    assert "envship deploy: staging failed" in summary and "CrashLoopBackOff" in summary

@@ -37,10 +37,21 @@ def connect(environment: Environment, environ: Mapping[str, str]) -> Connection:
 
 
 # -- kubeconfig ---------------------------------------------------------------------------------
+def container_path(path: str, environ: Mapping[str, str]) -> str:
+    """A runner path as this process sees it. Steps before a container action export host paths
+    (google-github-actions/auth's GOOGLE_APPLICATION_CREDENTIALS, get-gke-credentials' KUBECONFIG) for
+    files they wrote into the workspace, which the container sees under GITHUB_WORKSPACE instead."""
+    workspace = environ.get("GITHUB_WORKSPACE", "")
+    if not path or os.path.exists(path) or not workspace:
+        return path
+    moved = os.path.join(workspace, os.path.basename(path))
+    return moved if os.path.exists(moved) else path
+
+
 def kubeconfig_paths(environ: Mapping[str, str]) -> list[Path]:
     value = environ.get("KUBECONFIG", "")
     if value:
-        return [Path(p) for p in value.split(os.pathsep) if p]
+        return [Path(container_path(p, environ)) for p in value.split(os.pathsep) if p]
     return [Path(environ.get("HOME", str(Path.home()))) / ".kube" / "config"]
 
 
@@ -188,7 +199,7 @@ def google_credentials(environ: Mapping[str, str]) -> Any:
         from google.auth.exceptions import DefaultCredentialsError
     except ImportError as e:  # pragma: no cover - google-auth is a runtime dependency
         raise OperationError("google-auth is not installed", "pip install google-auth") from e
-    path = environ.get("GOOGLE_APPLICATION_CREDENTIALS", "")
+    path = container_path(environ.get("GOOGLE_APPLICATION_CREDENTIALS", ""), environ)
     try:
         if path:
             credentials = load_credentials_file(path)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ..adapters.console import Console
 from ..adapters.github_actions import parse_assignments, read_input
 from ..errors import EnvshipError, Problem, UsageError
 
-COMMANDS = ("render", "build", "resolve")  # only what is implemented is advertised (action.yml lists the same)
+if TYPE_CHECKING:
+    from .render import RenderOptions
+
+# only what is implemented is advertised (action.yml lists the same)
+COMMANDS = ("render", "plan", "deploy", "build", "resolve")
 DEFAULT_CONFIG = "envship.yaml"
 
 
@@ -40,7 +45,31 @@ def run(console: Console, environ: Mapping[str, str]) -> int:
         output_dir=read_input(environ, "output") or None,
         allow_tag=flag(environ, "allow-tag"),
     )
+    if command in ("plan", "deploy"):
+        return run_deploy(command, opts, console, environ)
     return render.run(opts, console, environ)
+
+
+def run_deploy(command: str, render_opts: RenderOptions, console: Console, environ: Mapping[str, str]) -> int:
+    from ..core.config import parse_duration
+    from . import deploy, plan
+
+    def seconds(name: str, default: str) -> float:
+        text = read_input(environ, name) or default
+        value = parse_duration(text)
+        if value is None:
+            raise UsageError(f"input '{name}' must be a duration such as 10m or 90s, not {text!r}")
+        return value.total_seconds()
+
+    rollback = read_input(environ, "rollback") or "true"
+    if rollback not in ("true", "false"):
+        raise UsageError(f"input 'rollback' must be true or false, not {rollback!r}")
+    opts = deploy.DeployOptions(render_opts, verify_image=not flag(environ, "skip-image-check"),
+                                timeout=seconds("timeout", "10m"), no_rollback=rollback == "false",
+                                lock_timeout=seconds("lock-timeout", "10m"))
+    if command == "plan":
+        return plan.run(opts, console, environ)
+    return deploy.run(opts, console, environ)
 
 
 def run_build(console: Console, environ: Mapping[str, str]) -> int:
