@@ -456,7 +456,7 @@ def test_deploy_through_the_action_with_runner_paths(cluster: Cluster) -> None:
 def test_failed_deploy_annotates_and_summarises(cluster: Cluster) -> None:
     cluster.kube.set_scenario("crashloop", image=DIGEST_B)
     root = cluster.project.root
-    code, out, err = cluster.deploy("--no-rollback", image=IMAGE_B,
+    code, out, _ = cluster.deploy("--no-rollback", image=IMAGE_B,
                                     extra_environ={**cluster.in_actions, "GITHUB_STEP_SUMMARY": str(root / "s.md")})
     assert code == 1
     assert "::error title=rollout failed::Deployment/web is not healthy" in out

@@ -845,8 +845,12 @@ def test_kubectl_applies_and_reads_rollout_status(kubectl: str, fake_kube: FakeK
     assert ("kubectl", "Apply") in {(e["manager"], e["operation"]) for e in stored["metadata"]["managedFields"]}
     table = run("get", "pods")
     assert table.returncode == 0 and "Running" in table.stdout, table.stderr
+    unchanged = run("diff", "--server-side", "-f", str(tmp_path / "ok"))  # a dry-run apply that changes nothing
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
 
-    crashing = run("apply", "--server-side", "-f", str(write(tmp_path / "bad", "ghcr.io/acme/crashloop:2")))
+    changed = run("diff", "--server-side", "-f", str(write(tmp_path / "bad", "ghcr.io/acme/crashloop:2")))
+    assert changed.returncode == 1 and "+        image: ghcr.io/acme/crashloop:2" in changed.stdout, changed.stderr
+    crashing = run("apply", "--server-side", "-f", str(tmp_path / "bad"))
     assert crashing.returncode == 0, crashing.stderr
     t0 = time.monotonic()
     failed = run("rollout", "status", "deployment/web", "--timeout=20s")

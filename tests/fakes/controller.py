@@ -23,7 +23,6 @@ A daemon thread reconciles every `Timing.tick` seconds and whenever the store ch
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 import threading
@@ -32,7 +31,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from .objects import canonical, meta, now_iso, random_suffix, safe_hash, selector_matches
+from .objects import canonical, jcopy, meta, now_iso, random_suffix, safe_hash, selector_matches
 from .resources import ResourceType
 from .store import Store
 
@@ -109,6 +108,9 @@ class PodSim:
     scheduled_at: float | None = None
     ip: str = ""
     node: str = ""
+    settled: bool = False            # the last computed status will not change with time alone
+    settled_rv: str | None = None    # ... as computed for this resourceVersion of the pod
+    rules_version: int = -1
 
     def iso(self, mono: float) -> str:
         return now_iso(self.wall0 + (mono - self.mono0))
@@ -149,6 +151,8 @@ class Controller:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._rt: dict[str, ResourceType] = {}
+        self._signatures: dict[str, tuple[Any, ...]] = {}  # uid -> inputs of its last settled reconcile
+        self._rules_version = 0
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -200,6 +204,8 @@ class Controller:
                  namespace: str | None = None, **params: Any) -> None:
         with self.store.cond:
             self.rules.insert(0, Rule(normalize_scenario(scenario), image, name, namespace, params))
+            self._rules_version += 1
+            self.store.cond.notify_all()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -221,21 +227,11 @@ class Controller:
         self._ensure_namespace_defaults()
         self._garbage_collect()
         live = self._live_namespaces()
-        for d in self._items("Deployment"):
-            if meta(d).get("namespace") in live:
-                self._deployment(d, now)
-        for rs in self._items("ReplicaSet"):
-            if meta(rs).get("namespace") in live:
-                self._replicaset(rs)
-        for sts in self._items("StatefulSet"):
-            if meta(sts).get("namespace") in live:
-                self._statefulset(sts)
-        for ds in self._items("DaemonSet"):
-            if meta(ds).get("namespace") in live:
-                self._daemonset(ds)
-        for job in self._items("Job"):
-            if meta(job).get("namespace") in live:
-                self._job(job, now)
+        self._each("Deployment", "ReplicaSet", live, now)
+        self._each("ReplicaSet", "Pod", live, now)
+        self._each("StatefulSet", "Pod", live, now)
+        self._each("DaemonSet", "Pod", live, now)
+        self._each("Job", "Pod", live, now)
         seen = set()
         for pod in self._items("Pod"):
             seen.add(meta(pod)["uid"])
@@ -244,18 +240,64 @@ class Controller:
         for uid in list(self._pods):
             if uid not in seen:
                 del self._pods[uid]
-        for rs in self._items("ReplicaSet"):  # second pass: pod readiness reaches the Deployment sooner
-            if meta(rs).get("namespace") in live:
-                self._replicaset(rs)
-        for d in self._items("Deployment"):
-            if meta(d).get("namespace") in live:
-                self._deployment(d, now)
+        # second round: pod readiness reaches ReplicaSets and Deployments in the same pass
+        self._each("ReplicaSet", "Pod", live, now)
+        self._each("Deployment", "ReplicaSet", live, now)
         for svc in self._items("Service"):
             self._load_balancer(svc, now, self.rt("Service"))
         for ing in self._items("Ingress"):
             self._load_balancer(ing, now, self.rt("Ingress"))
         for pvc in self._items("PersistentVolumeClaim"):
             self._pvc(pvc)
+        if len(self._signatures) > 4 * (len(seen) + 100):
+            self._signatures = {k: v for k, v in self._signatures.items() if self.store.by_uid(k) is not None}
+
+    def _each(self, kind: str, dependent_kind: str, live: set[str], now: float) -> None:
+        """Reconcile every object of `kind`, skipping those whose own resourceVersion and their
+        dependents' have not changed since a pass that wrote nothing and left them settled (no
+        time-based work pending)."""
+        rt = self.rt(kind)
+        handler = {"Deployment": self._deployment, "ReplicaSet": self._replicaset, "StatefulSet": self._statefulset,
+                   "DaemonSet": self._daemonset, "Job": self._job}[kind]
+        for obj in self._items(kind):
+            m = meta(obj)
+            if m.get("namespace") not in live:
+                continue
+            uid = m["uid"]
+            if self._signatures.get(uid) == self._signature(obj, dependent_kind):
+                continue
+            before = self.store.rv
+            handler(obj, now)
+            fresh = self.store.lookup(rt, m.get("namespace", ""), m["name"])
+            if self.store.rv == before and fresh is not None and self._settled(kind, fresh):
+                # a pass that changed nothing: until its inputs change, the next one would not either
+                self._signatures[uid] = self._signature(fresh, dependent_kind)
+            else:
+                self._signatures.pop(uid, None)
+
+    def _signature(self, obj: dict[str, Any], dependent_kind: str) -> tuple[Any, ...]:
+        deps = tuple((meta(d)["uid"], meta(d).get("resourceVersion"))
+                     for d in self._owned(dependent_kind, obj))
+        extra: tuple[Any, ...] = ()
+        if obj.get("kind") == "DaemonSet":
+            extra = tuple(meta(n).get("resourceVersion") for n in self._items("Node"))
+        return (meta(obj).get("resourceVersion"), self._rules_version, deps, extra)
+
+    @staticmethod
+    def _settled(kind: str, obj: dict[str, Any]) -> bool:
+        """Nothing will change for this object until it or its dependents change."""
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        if kind == "Deployment":
+            prog = _find(status.get("conditions"), "Progressing") or {}
+            return bool(spec.get("paused")) or prog.get("reason") in ("NewReplicaSetAvailable",
+                                                                      "ProgressDeadlineExceeded")
+        if kind == "Job":
+            finished = any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                           for c in status.get("conditions") or [])
+            if finished:
+                return spec.get("ttlSecondsAfterFinished") is None
+            return spec.get("activeDeadlineSeconds") is None
+        return True
 
     def _items(self, kind: str, ns: str | None = None) -> list[dict[str, Any]]:
         return self.store.items(self.rt(kind).storage_key, ns)
@@ -264,9 +306,7 @@ class Controller:
         return {meta(n)["name"] for n in self._items("Namespace") if not meta(n).get("deletionTimestamp")}
 
     def _owned(self, kind: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
-        uid = meta(owner)["uid"]
-        return [o for o in self._items(kind, meta(owner).get("namespace"))
-                if any(r.get("uid") == uid for r in meta(o).get("ownerReferences") or [])]
+        return self.store.dependents(meta(owner)["uid"], self.rt(kind).storage_key)
 
     @staticmethod
     def _owner_ref(owner: dict[str, Any], kind: str, api_version: str) -> dict[str, Any]:
@@ -313,22 +353,18 @@ class Controller:
             self._first_seen.pop(m["uid"], None)
 
     def _garbage_collect(self) -> None:
-        for storage, obj in list(self.store.all_objects()):
-            refs = meta(obj).get("ownerReferences") or []
-            if not refs:
-                continue
-            if all(self.store.by_uid(r.get("uid", "")) is None for r in refs):
-                rt = self.store.registry.by_storage(*storage)
-                if rt is not None and self.store.lookup(rt, meta(obj).get("namespace", ""), meta(obj)["name"]):
-                    gone = self.store.remove(rt, obj)
-                    self.store.cascade(meta(gone)["uid"])
+        for rt, obj in self.store.orphans():
+            gone = self.store.remove(rt, obj)
+            self.store.cascade(meta(gone)["uid"])
 
     # -- events -------------------------------------------------------------------------------------------
 
     def event(self, involved: dict[str, Any], reason: str, message: str, *, type_: str = "Normal",
-              component: str = "kubelet", host: str = "", field_path: str = "", count: int | None = None) -> None:
-        """Record an Event (deduplicated by object, reason and message). `count` sets the count
-        (repeating events); without it the event is created once."""
+              component: str = "kubelet", host: str = "", field_path: str = "", count: int | None = None,
+              once: bool = False) -> None:
+        """Record an Event, deduplicated by object, reason and message like the real event recorder:
+        another occurrence increments `count`. `count=N` sets the count (for conditions that repeat,
+        such as restarts); `once=True` records it only the first time (callers that run every pass)."""
         m = meta(involved)
         ns = m.get("namespace") or "default"
         key = (m.get("uid", ""), reason, message)
@@ -336,15 +372,15 @@ class Controller:
         name = self._event_names.get(key)
         existing = self.store.lookup(rt, ns, name) if name else None
         if existing is not None:
-            if count is None or existing.get("count", 1) >= count:
+            if once or (count is not None and existing.get("count", 1) >= count):
                 return
-            new = copy.deepcopy(existing)
-            new["count"] = count
+            new = jcopy(existing)
+            new["count"] = count if count is not None else existing.get("count", 1) + 1
             new["lastTimestamp"] = now_iso()
-            self.store.put(rt, new, manager=component)
+            self.store.put(rt, new)
             return
-        if name is not None and count is None:
-            return  # already recorded (and since deleted)
+        if name is not None and (once or count is not None):
+            return  # already recorded (and since deleted with its namespace)
         name = f"{m['name']}.{hashlib.sha256(repr(key).encode()).hexdigest()[:16]}"
         self._event_names[key] = name
         ts = now_iso()
@@ -361,7 +397,7 @@ class Controller:
             "involvedObject": {k: v for k, v in involved_ref.items() if v is not None},
             "reason": reason, "message": message, "source": source, "firstTimestamp": ts, "lastTimestamp": ts,
             "count": count or 1, "type": type_, "eventTime": None, "reportingComponent": component,
-            "reportingInstance": host or component}, manager=component)
+            "reportingInstance": host or component})
 
     # -- Deployments --------------------------------------------------------------------------------------
 
@@ -381,9 +417,9 @@ class Controller:
         created = False
         if new_rs is None and not spec.get("paused"):
             labels = dict((template.get("metadata") or {}).get("labels") or {}, **{"pod-template-hash": h})
-            rs_template = copy.deepcopy(template)
+            rs_template = jcopy(template)
             rs_template.setdefault("metadata", {})["labels"] = labels
-            selector = copy.deepcopy(spec.get("selector") or {})
+            selector = jcopy(spec.get("selector") or {})
             selector.setdefault("matchLabels", {})["pod-template-hash"] = h
             initial = replicas if (spec.get("strategy") or {}).get("type") != "Recreate" or not any(
                 (r.get("spec") or {}).get("replicas", 0) or (r.get("status") or {}).get("replicas", 0)
@@ -405,7 +441,7 @@ class Controller:
         elif new_rs is not None:
             rev = int((meta(new_rs).get("annotations") or {}).get("deployment.kubernetes.io/revision", "0") or 0)
             if rev < revision:  # a rollback to an old template: that ReplicaSet becomes the newest revision
-                r = copy.deepcopy(new_rs)
+                r = jcopy(new_rs)
                 meta(r).setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(revision + 1)
                 new_rs = self.store.put(rs_rt, r)
                 revision += 1
@@ -416,7 +452,7 @@ class Controller:
         # revision annotation on the Deployment
         ann = m.get("annotations") or {}
         if revision and ann.get("deployment.kubernetes.io/revision") != str(revision):
-            nd = copy.deepcopy(d)
+            nd = jcopy(d)
             meta(nd).setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(revision)
             d = self.store.put(self.rt("Deployment"), nd)
         self._deployment_status(d, new_rs, owned, replicas, now, created)
@@ -433,7 +469,7 @@ class Controller:
             current = (rs.get("spec") or {}).get("replicas", 0)
             if current == to:
                 return
-            r = copy.deepcopy(rs)
+            r = jcopy(rs)
             r.setdefault("spec", {})["replicas"] = to
             ann = meta(r).setdefault("annotations", {})
             ann["deployment.kubernetes.io/desired-replicas"] = str(replicas)
@@ -535,7 +571,7 @@ class Controller:
 
     # -- ReplicaSets --------------------------------------------------------------------------------------
 
-    def _replicaset(self, rs: dict[str, Any]) -> None:
+    def _replicaset(self, rs: dict[str, Any], now: float = 0.0) -> None:
         m = meta(rs)
         if m.get("deletionTimestamp"):
             return
@@ -579,11 +615,11 @@ class Controller:
         if owner["kind"] in ("ReplicaSet", "DaemonSet", "Job"):
             metadata["generateName"] = name.rsplit("-", 1)[0] + "-"
         return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
-                "spec": copy.deepcopy(template.get("spec") or {}), "status": {"phase": "Pending"}}
+                "spec": jcopy(template.get("spec") or {}), "status": {"phase": "Pending"}}
 
     # -- StatefulSets -------------------------------------------------------------------------------------
 
-    def _statefulset(self, sts: dict[str, Any]) -> None:
+    def _statefulset(self, sts: dict[str, Any], now: float = 0.0) -> None:
         m = meta(sts)
         if m.get("deletionTimestamp"):
             return
@@ -609,7 +645,7 @@ class Controller:
                         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
                         "metadata": {"name": pvc_name, "namespace": m["namespace"],
                                      "labels": dict((template.get("metadata") or {}).get("labels") or {})},
-                        "spec": copy.deepcopy(tpl.get("spec") or {})})
+                        "spec": jcopy(tpl.get("spec") or {})})
         changed = False
         for i in range(replicas):
             if i in pods:
@@ -667,7 +703,7 @@ class Controller:
 
     # -- DaemonSets ---------------------------------------------------------------------------------------
 
-    def _daemonset(self, ds: dict[str, Any]) -> None:
+    def _daemonset(self, ds: dict[str, Any], now: float = 0.0) -> None:
         m = meta(ds)
         if m.get("deletionTimestamp"):
             return
@@ -895,7 +931,13 @@ class Controller:
         status = pod.get("status") or {}
         if status.get("phase") in ("Succeeded", "Failed"):
             return
+        existing = self._pods.get(m["uid"])
+        if existing is not None and existing.settled_rv == m.get("resourceVersion") \
+                and existing.rules_version == self._rules_version:
+            return
         sim = self._sim(pod, now)
+        sim.settled_rv = None
+        sim.rules_version = self._rules_version
         spec = pod.get("spec") or {}
         pod_rt = self.rt("Pod")
         unschedulable = any(c.scenario == "unschedulable" for c in sim.containers)
@@ -921,15 +963,17 @@ class Controller:
                 nodes = [meta(n)["name"] for n in self._items("Node")] or ["fake-node-1"]
                 node = nodes[self._next_node % len(nodes)]
                 self._next_node += 1
-                bound = copy.deepcopy(pod)
+                bound = jcopy(pod)
                 bound.setdefault("spec", {})["nodeName"] = node
-                pod = self.store.put(pod_rt, bound, manager="default-scheduler")
+                pod = self.store.put(pod_rt, bound)
                 self.event(pod, "Scheduled", f"Successfully assigned {m['namespace']}/{m['name']} to {node}",
                            component="default-scheduler")
             sim.node = node
         new_status = self._pod_status(pod, sim, now)
         if new_status != status:
-            self.store.set_status(pod_rt, pod, new_status)
+            pod = self.store.set_status(pod_rt, pod, new_status)
+        if sim.settled:
+            sim.settled_rv = meta(pod).get("resourceVersion")
 
     def _config_problem(self, pod: dict[str, Any], container: dict[str, Any]) -> str | None:
         """Why the kubelet cannot build this container's environment (CreateContainerConfigError)."""
@@ -1009,9 +1053,10 @@ class Controller:
                 msg = f'Failed to apply default image tag "{c.image}": couldn\'t parse image name "{c.image}": ' \
                       "invalid reference format"
                 statuses[c.name] = dict(base, state={"waiting": {"reason": "InvalidImageName", "message": msg}})
-                self.event(pod, "InspectFailed", msg, type_="Warning", host=sim.node, field_path=field_path)
+                self.event(pod, "InspectFailed", msg, type_="Warning", host=sim.node, field_path=field_path,
+                           once=True)
                 self.event(pod, "Failed", "Error: InvalidImageName", type_="Warning", host=sim.node,
-                           field_path=field_path)
+                           field_path=field_path, once=True)
                 all_done = False
                 init_ok = False if c.init else init_ok
                 continue
@@ -1048,7 +1093,7 @@ class Controller:
                 statuses[c.name] = dict(base, state={"waiting": {"reason": "CreateContainerConfigError",
                                                                  "message": problem}})
                 self.event(pod, "Pulled", f'Container image "{c.image}" already present on machine', host=sim.node,
-                           field_path=field_path)
+                           field_path=field_path, once=True)
                 self.event(pod, "Failed", f"Error: {problem}", type_="Warning", host=sim.node, field_path=field_path,
                            count=1 + int((now - prev_done) / 1.0))
                 all_done = False
@@ -1131,6 +1176,12 @@ class Controller:
             all_done = False
             if c.init:
                 init_ok = False
+        # settled: only a change to the pod (or a new scenario rule) can change this status now
+        sim.settled = not mount_problem and all(
+            ("terminated" in statuses[c.name]["state"]) if c.init else
+            (statuses[c.name].get("ready") is True and c.scenario in ("healthy", "slow")
+             and restart_policy == "Always")
+            for c in sim.containers)
         # phase and conditions
         main = [statuses[c.name] for c in sim.containers if not c.init]
         inits = [statuses[c.name] for c in sim.containers if c.init]

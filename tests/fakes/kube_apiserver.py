@@ -99,7 +99,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import re
 import signal
@@ -118,7 +117,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 from .controller import Controller, Timing
-from .objects import meta, now_iso
+from .objects import jcopy, meta, now_iso
 from .resources import AGGREGATED_V2, AGGREGATED_V2BETA1, Registry, ResourceType, openapi_v2_protobuf
 from .store import ApiError, Store, bad_request, expired
 
@@ -443,7 +442,7 @@ class FakeKube:
         rt = self.resource(resource)
         with self.store.cond:
             obj = self.store.lookup(rt, namespace or "", name)
-            return copy.deepcopy(obj) if obj is not None else None
+            return jcopy(obj) if obj is not None else None
 
     def list(self, resource: str, namespace: str | None = None, labels: str = "") -> list[dict[str, Any]]:
         rt = self.resource(resource)
@@ -780,7 +779,7 @@ class FakeKube:
         if not isinstance(replicas, int) or replicas < 0:
             raise ApiError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
                                            f"{replicas}: must be greater than or equal to 0")
-        new = copy.deepcopy(obj)
+        new = jcopy(obj)
         new.setdefault("spec", {})["replicas"] = replicas
         updated = self.store.replace(rt, ns, name, new, manager=manager, dry_run=dry_run)
         h.send_json(200, _scale_of(updated))

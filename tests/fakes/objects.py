@@ -49,6 +49,15 @@ def meta(obj: dict[str, Any]) -> dict[str, Any]:
     return m
 
 
+def jcopy(obj: Any) -> Any:
+    """Deep copy of JSON-like data (dicts, lists, scalars): much faster than copy.deepcopy."""
+    if isinstance(obj, dict):
+        return {k: jcopy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [jcopy(v) for v in obj]
+    return obj
+
+
 def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 

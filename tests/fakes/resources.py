@@ -295,12 +295,44 @@ def _hash(text: str, n: int = 11) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
-# The OpenAPI v2 document as protobuf (what client-go asks /openapi/v2 for): a Document with only
-# `swagger: "2.0"` and `info {title, version}` set. kubectl's client-side validation finds no schema
-# for any kind in it and skips validation, as it does for kinds a real server publishes no schema for.
-def openapi_v2_protobuf() -> bytes:
-    def field_bytes(number: int, payload: bytes) -> bytes:
-        return bytes([(number << 3) | 2, len(payload)]) + payload
+# The OpenAPI v2 document as protobuf (what client-go asks /openapi/v2 for), in gnostic's
+# openapi_v2.Document encoding: swagger, info, and one path per resource whose PATCH operation carries
+# the x-kubernetes-group-version-kind extension and the dryRun/fieldManager/force/fieldValidation query
+# parameters. kubectl 1.20 reads it to decide whether a kind supports server-side dry-run (`kubectl diff
+# --server-side`, `--dry-run=server`); it defines no schemas, so client-side validation finds none and
+# skips, as it does for kinds a real server publishes no schema for.
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
 
-    info = field_bytes(1, b"Kubernetes (envship fake)") + field_bytes(2, b"v1.32.0")
-    return field_bytes(1, b"2.0") + field_bytes(2, info)
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def openapi_v2_protobuf(types: list[ResourceType] | None = None) -> bytes:
+    info = _field(1, b"Kubernetes (envship fake)") + _field(2, b"v1.32.0")
+    paths = b""
+    for rt in types or []:
+        gvk = f"group: {rt.group!r}\nkind: {rt.kind}\nversion: {rt.version}\n".encode()
+        # NamedAny{name, Any{yaml}}
+        extension = _field(1, b"x-kubernetes-group-version-kind") + _field(2, _field(2, gvk))
+        params = b""
+        for name in (b"dryRun", b"fieldManager", b"force", b"fieldValidation"):
+            query = _field(2, b"query") + _field(4, name) + _field(6, b"string")  # QueryParameterSubSchema
+            # ParametersItem{parameter: Parameter{non_body_parameter: NonBodyParameter{query_parameter_sub_schema}}}
+            params += _field(8, _field(1, _field(2, _field(3, query))))
+        operation = _field(5, f"patch{rt.kind}".encode()) + params + _field(13, extension)
+        prefix = f"/apis/{rt.group}/{rt.version}" if rt.group else f"/api/{rt.version}"
+        ns = "/namespaces/{namespace}" if rt.namespaced else ""
+        name = f"{prefix}{ns}/{rt.plural}/{{name}}".encode()
+        # Paths.path: NamedPathItem{name, PathItem{patch}}
+        paths += _field(2, _field(1, name) + _field(2, _field(8, operation)))
+    return _field(1, b"2.0") + _field(2, info) + _field(8, paths)

@@ -19,9 +19,10 @@ tolerations, rules, ...) is atomic: replaced as a whole.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
+
+from .objects import jcopy
 
 FieldPath = tuple[str, ...]
 
@@ -289,14 +290,14 @@ def merge_applied(live: Any, applied: Any, names: tuple[str, ...] = ()) -> Any:
     if isinstance(applied, list) and isinstance(live, list):
         kind = list_type(names)
         if kind == "set":
-            return copy.deepcopy(live) + [copy.deepcopy(x) for x in applied if x not in live]
+            return jcopy(live) + [jcopy(x) for x in applied if x not in live]
         if isinstance(kind, tuple):
             return _merge_associative(live, applied, kind, names)
     if isinstance(applied, list):
         kind = list_type(names)
         if isinstance(kind, tuple):
             return [merge_applied(_MISSING, x, names + ("[]",)) for x in applied]
-    return copy.deepcopy(applied)
+    return jcopy(applied)
 
 
 def _merge_associative(live: list[Any], applied: list[Any], keys: tuple[str, ...],
@@ -328,7 +329,7 @@ def _merge_associative(live: list[Any], applied: list[Any], keys: tuple[str, ...
         if li < len(lk):
             pe = lk[li]
             if pe not in rset:
-                out.append(copy.deepcopy(live[li]))
+                out.append(jcopy(live[li]))
                 li += 1
                 continue
             if pe in merged_keys:
@@ -351,9 +352,9 @@ def apply(live: dict[str, Any] | None, applied: dict[str, Any], *, manager: str,
 
     `status_separate`: the kind has a status subresource, so an apply to the main resource ignores
     status and an apply to `status` touches only status."""
-    base = copy.deepcopy(live) if live is not None else {}
+    base = jcopy(live) if live is not None else {}
     entries = read_managed(base)
-    applied = copy.deepcopy(applied)
+    applied = jcopy(applied)
     if status_separate:
         if subresource == "status":
             applied = {k: v for k, v in applied.items() if k in ("apiVersion", "kind", "metadata", "status")}
@@ -455,7 +456,7 @@ def _strip_managed(obj: dict[str, Any]) -> dict[str, Any]:
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return jcopy(patch)
     out = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -471,9 +472,9 @@ def strategic_merge_patch(target: Any, patch: Any, names: tuple[str, ...] = ()) 
     items), sets union, other lists are replaced. `$setElementOrder/...`, `$retainKeys` and
     `$deleteFromPrimitiveList/...` directives are honoured."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return jcopy(patch)
     if patch.get("$patch") == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+        return {k: jcopy(v) for k, v in patch.items() if k != "$patch"}
     if patch.get("$patch") == "delete":
         return _MISSING
     out = dict(target) if isinstance(target, dict) else {}
@@ -507,13 +508,13 @@ def _smp_list(live: Any, patch: list[Any], names: tuple[str, ...]) -> list[Any]:
     if not isinstance(live, list):
         live = []
     if kind == "set":
-        return copy.deepcopy(live) + [copy.deepcopy(x) for x in patch if x not in live]
+        return jcopy(live) + [jcopy(x) for x in patch if x not in live]
     if not isinstance(kind, tuple):
-        return [x for x in copy.deepcopy(patch) if not (isinstance(x, dict) and "$patch" in x)]
+        return [x for x in jcopy(patch) if not (isinstance(x, dict) and "$patch" in x)]
     key = kind[0]  # strategic merge patch keys on one field (patchMergeKey)
     if any(isinstance(x, dict) and x.get("$patch") == "replace" for x in patch):
-        return [copy.deepcopy(x) for x in patch if not (isinstance(x, dict) and "$patch" in x)]
-    out = copy.deepcopy(live)
+        return [jcopy(x) for x in patch if not (isinstance(x, dict) and "$patch" in x)]
+    out = jcopy(live)
     for item in patch:
         if not isinstance(item, dict) or key not in item:
             raise MergeError(f"map: {item!r} does not contain declared merge key: {key}")
@@ -533,7 +534,7 @@ def json_patch(target: Any, ops: Any) -> Any:
     """RFC 6902 JSON patch (add, remove, replace, move, copy, test)."""
     if not isinstance(ops, list):
         raise MergeError("json patch must be a list of operations")
-    doc = copy.deepcopy(target)
+    doc = jcopy(target)
     for op in ops:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise MergeError(f"invalid json patch operation: {op!r}")
@@ -546,9 +547,9 @@ def json_patch(target: Any, ops: Any) -> Any:
         elif name in ("add", "replace"):
             if name == "replace":
                 _pointer_get(doc, op["path"])
-            doc = _pointer_add(doc, op["path"], copy.deepcopy(op.get("value")), replace=name == "replace")
+            doc = _pointer_add(doc, op["path"], jcopy(op.get("value")), replace=name == "replace")
         elif name in ("move", "copy"):
-            value = copy.deepcopy(_pointer_get(doc, op["from"]))
+            value = jcopy(_pointer_get(doc, op["from"]))
             if name == "move":
                 doc = _pointer_remove(doc, op["from"])
             doc = _pointer_add(doc, op["path"], value, replace=False)

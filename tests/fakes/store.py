@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import json
 import threading
 import uuid
@@ -23,6 +22,7 @@ from .objects import (
     Cause,
     SelectorError,
     default_object,
+    jcopy,
     meta,
     normalize,
     now_iso,
@@ -130,6 +130,7 @@ class Store:
         self.cond = threading.Condition(threading.RLock())
         self._objects: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
         self._by_uid: dict[str, tuple[tuple[str, str], Key]] = {}
+        self._dependents: dict[str, set[tuple[tuple[str, str], Key]]] = {}  # owner uid -> dependents
         self.rv = 100
         self.history: deque[WatchEvent] = deque(maxlen=history_size)
         self.floor = self.rv  # events at or below this resourceVersion are no longer in the history
@@ -154,6 +155,45 @@ class Store:
             return None
         return self._objects.get(where[0], {}).get(where[1])
 
+    def dependents(self, uid: str, storage: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+        """Objects whose ownerReferences name `uid` (optionally of one resource), by name."""
+        out = []
+        for where in sorted(self._dependents.get(uid, ())):
+            if storage is not None and where[0] != storage:
+                continue
+            obj = self._objects.get(where[0], {}).get(where[1])
+            if obj is not None:
+                out.append(obj)
+        return out
+
+    def orphans(self) -> list[tuple[ResourceType, dict[str, Any]]]:
+        """Objects all of whose owners are gone (what the garbage collector deletes)."""
+        out = []
+        for uid, deps in list(self._dependents.items()):
+            if uid in self._by_uid:
+                continue
+            for storage, key in sorted(deps):
+                obj = self._objects.get(storage, {}).get(key)
+                rt = self.registry.by_storage(*storage)
+                if obj is None or rt is None:
+                    continue
+                if all(r.get("uid") not in self._by_uid for r in meta(obj).get("ownerReferences") or []):
+                    out.append((rt, obj))
+        return out
+
+    def _index_owners(self, where: tuple[tuple[str, str], Key], old: dict[str, Any] | None,
+                      new: dict[str, Any] | None) -> None:
+        old_uids = {r.get("uid") for r in (meta(old).get("ownerReferences") or [])} if old else set()
+        new_uids = {r.get("uid") for r in (meta(new).get("ownerReferences") or [])} if new else set()
+        for uid in old_uids - new_uids:
+            deps = self._dependents.get(uid)
+            if deps is not None:
+                deps.discard(where)
+                if not deps:
+                    del self._dependents[uid]
+        for uid in new_uids - old_uids:
+            self._dependents.setdefault(uid, set()).add(where)
+
     def all_objects(self) -> Iterator[tuple[tuple[str, str], dict[str, Any]]]:
         for storage, objs in list(self._objects.items()):
             for obj in list(objs.values()):
@@ -175,8 +215,10 @@ class Store:
             m = meta(obj)
             m["resourceVersion"] = str(rv)
             key = (m.get("namespace", "") if rt.namespaced else "", m["name"])
-            self._objects.setdefault(rt.storage_key, {})[key] = obj
+            previous = self._objects.setdefault(rt.storage_key, {}).get(key)
+            self._objects[rt.storage_key][key] = obj
             self._by_uid[m["uid"]] = (rt.storage_key, key)
+            self._index_owners((rt.storage_key, key), previous, obj)
             self._record(WatchEvent(rv, "MODIFIED" if old is not None else "ADDED", rt.storage_key, obj, old))
             if rt.kind == "CustomResourceDefinition":
                 self.registry.register_crd(obj)
@@ -190,7 +232,8 @@ class Store:
             if current is None:
                 return obj
             self._by_uid.pop(meta(current).get("uid", ""), None)
-            gone = copy.deepcopy(current)
+            self._index_owners((rt.storage_key, key), current, None)
+            gone = jcopy(current)
             rv = self._bump()
             meta(gone)["resourceVersion"] = str(rv)
             self._record(WatchEvent(rv, "DELETED", rt.storage_key, gone, current))
@@ -227,14 +270,17 @@ class Store:
 
     # -- internal writes for the controller (no validation, no admission) -------------------------
 
-    def put(self, rt: ResourceType, obj: dict[str, Any], *, manager: str = CONTROLLER_MANAGER,
-            subresource: str = "") -> dict[str, Any]:
-        """Create or update as a controller would; a write that changes nothing is skipped."""
+    def put(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create or update as a controller would; a write that changes nothing is skipped.
+
+        `obj` must be a new dict (with its own metadata dict) that the store may keep: stored objects
+        are never mutated in place, so unchanged parts may be shared with the previous version.
+        Controller writes are not recorded in managedFields (only client requests are)."""
         with self.cond:
             m = meta(obj)
             old = self.lookup(rt, m.get("namespace", ""), m["name"])
-            new = normalize(copy.deepcopy(obj))
             if old is None:
+                new = normalize(jcopy(obj))
                 nm = meta(new)
                 nm.setdefault("uid", str(uuid.uuid4()))
                 nm.setdefault("creationTimestamp", now_iso())
@@ -244,29 +290,27 @@ class Store:
                 new.setdefault("kind", rt.kind)
                 default_object(rt, new)
                 self._allocate(rt, new, None)
-                ssa.record_update(None, new, manager=manager, api_version=rt.group_version, now=now_iso())
                 return self.commit(rt, new, None)
-            nm = meta(new)
             om = meta(old)
-            nm["resourceVersion"] = om.get("resourceVersion")
-            nm["managedFields"] = copy.deepcopy(om.get("managedFields"))
-            if not nm["managedFields"]:
-                nm.pop("managedFields")
-            if rt.generation and new.get("spec") != old.get("spec"):
-                nm["generation"] = om.get("generation", 1) + 1
-            if new == old:
+            m["resourceVersion"] = om.get("resourceVersion")
+            if om.get("managedFields"):
+                m["managedFields"] = om["managedFields"]
+            else:
+                m.pop("managedFields", None)
+            if rt.generation and obj.get("spec") != old.get("spec"):
+                m["generation"] = om.get("generation", 1) + 1
+            if obj == old:
                 return old
-            ssa.record_update(old, new, manager=manager, api_version=rt.group_version, now=now_iso(),
-                              subresource=subresource, status_separate=rt.has_status)
-            if om.get("deletionTimestamp") and not nm.get("finalizers") and rt.kind != "Namespace":
-                return self.remove(rt, new)
-            return self.commit(rt, new, old)
+            if om.get("deletionTimestamp") and not m.get("finalizers") and rt.kind != "Namespace":
+                return self.remove(rt, obj)
+            return self.commit(rt, obj, old)
 
     def set_status(self, rt: ResourceType, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         """Write `status` on `obj` (stored) as the controller's status update."""
-        new = copy.deepcopy(obj)
+        new = dict(obj)
+        new["metadata"] = dict(obj.get("metadata") or {})
         new["status"] = status
-        return self.put(rt, new, subresource="status")
+        return self.put(rt, new)
 
     # -- API operations ----------------------------------------------------------------------------
 
@@ -427,7 +471,7 @@ class Store:
             old = self.lookup(rt, ns, name)
             if old is None:
                 raise not_found(rt, name)
-            base = copy.deepcopy(old)
+            base = jcopy(old)
             try:
                 if patch_type == "json":
                     new = ssa.json_patch(base, patch)
@@ -452,9 +496,12 @@ class Store:
     def _apply(self, rt: ResourceType, ns: str, name: str, raw: bytes, *, manager: str, force: bool,
                dry_run: bool, subresource: str) -> tuple[int, dict[str, Any]]:
         try:
-            applied = yaml.safe_load(raw.decode() or "null")
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise bad_request(f"error decoding YAML: {e}") from e
+            applied = json.loads(raw or b"null")  # clients (kubectl, envship) send JSON, which is YAML
+        except ValueError:
+            try:
+                applied = yaml.load(raw.decode() or "null", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            except (yaml.YAMLError, UnicodeDecodeError) as e:
+                raise bad_request(f"error decoding YAML: {e}") from e
         if not isinstance(applied, dict):
             raise bad_request("the body of an apply patch must be an object")
         if not applied.get("apiVersion") or not applied.get("kind"):
@@ -496,26 +543,26 @@ class Store:
         """The common tail of replace/patch/apply (lock held). With record=False, `new` carries the
         managedFields an apply computed; otherwise the update is recorded for `manager`."""
         om = meta(old)
-        managed = copy.deepcopy(meta(new).get("managedFields") if not record else om.get("managedFields"))
+        managed = jcopy(meta(new).get("managedFields") if not record else om.get("managedFields"))
         if rt.has_status and subresource == "status":
             status = new.get("status")
-            new = copy.deepcopy(old)
+            new = jcopy(old)
             if status is None:
                 new.pop("status", None)
             else:
-                new["status"] = copy.deepcopy(status)
+                new["status"] = jcopy(status)
         else:
-            new = copy.deepcopy(new)
+            new = jcopy(new)
             if rt.has_status:
                 if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
+                    new["status"] = jcopy(old["status"])
                 else:
                     new.pop("status", None)
         nm = meta(new)
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
                   "namespace", "name", "resourceVersion"):
             if k in om:
-                nm[k] = copy.deepcopy(om[k])
+                nm[k] = jcopy(om[k])
             else:
                 nm.pop(k, None)
         nm.pop("managedFields", None)
@@ -567,7 +614,7 @@ class Store:
                                                      "deleted", {"name": name, "kind": "namespaces"})
                 if meta(obj).get("deletionTimestamp"):
                     raise conflict(rt, name, TERMINATING_MESSAGE)
-                new = copy.deepcopy(obj)
+                new = jcopy(obj)
                 meta(new)["deletionTimestamp"] = now_iso()
                 new.setdefault("status", {})["phase"] = "Terminating"
                 if dry_run:
@@ -576,7 +623,7 @@ class Store:
             if meta(obj).get("finalizers"):
                 if dry_run or meta(obj).get("deletionTimestamp"):
                     return 200, self._out(rt, obj)
-                new = copy.deepcopy(obj)
+                new = jcopy(obj)
                 meta(new)["deletionTimestamp"] = now_iso()
                 meta(new)["deletionGracePeriodSeconds"] = 0
                 return 200, self._out(rt, self.commit(rt, new, obj))
@@ -596,15 +643,17 @@ class Store:
     def cascade(self, uid: str, *, orphan: bool = False) -> None:
         """Delete (or orphan) every object whose ownerReferences name `uid`, recursively."""
         with self.cond:
-            for storage, obj in list(self.all_objects()):
-                refs = meta(obj).get("ownerReferences") or []
-                if not any(r.get("uid") == uid for r in refs):
+            for where in sorted(self._dependents.get(uid, ())):
+                storage = where[0]
+                obj = self._objects.get(storage, {}).get(where[1])
+                if obj is None:
                     continue
+                refs = meta(obj).get("ownerReferences") or []
                 rt = self.registry.by_storage(*storage)
                 if rt is None:
                     continue
                 if orphan:
-                    new = copy.deepcopy(obj)
+                    new = jcopy(obj)
                     remaining = [r for r in refs if r.get("uid") != uid]
                     if remaining:
                         meta(new)["ownerReferences"] = remaining
@@ -643,7 +692,7 @@ class Store:
     # -- helpers -------------------------------------------------------------------------------------
 
     def _out(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        out = copy.deepcopy(obj)
+        out = jcopy(obj)
         out["apiVersion"] = rt.group_version
         out["kind"] = rt.kind
         return out
@@ -651,7 +700,7 @@ class Store:
     def _check_body(self, rt: ResourceType, ns: str, body: Any, *, name: str | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of the request was in an unknown format")
-        obj = copy.deepcopy(body)
+        obj = jcopy(body)
         kind = obj.get("kind")
         if kind and kind != rt.kind:
             raise bad_request(f"the kind of the provided object ({kind}) does not match the kind of the resource "
