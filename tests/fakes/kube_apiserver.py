@@ -14,8 +14,15 @@ or as a script (manual runs, benchmarks)::
     python -m tests.fakes.kube_apiserver --port 0 --latency-ms 20 --kubeconfig /tmp/kc --max-seconds 600
 
 which prints the URL on the first line of stdout and exits after --max-seconds (default 600), on
-SIGTERM or on Ctrl-C. `GET /_fake/requests` answers request counts by method and path,
-`DELETE /_fake/requests` resets them (neither is logged nor needs the token).
+SIGTERM or on Ctrl-C (--tls: https with a throw-away CA, written into the kubeconfig).
+`GET /_fake/requests` answers request counts by method and path, `DELETE /_fake/requests` resets
+them (neither is logged nor needs the token).
+
+Authentication: a bearer token (`token`, written into kubeconfig()). kubectl never sends credentials
+over plain http, so over http requests without an Authorization header are let in (a wrong token is
+401); with `tls=True` (self-signed CA made with the openssl CLI: `ca_file`, embedded by kubeconfig())
+the token is required. `authenticate=callable(authorization_header) -> bool` replaces the check
+(the GKE tests accept the access tokens their fake STS issued).
 
 What it serves
 - Discovery: /version, /api (APIVersions), /apis (APIGroupList), /api/v1 and /apis/G/V
@@ -63,8 +70,8 @@ What it serves
   `k8s.io/initial-events-end`; ends after timeoutSeconds (default 300).
 - Tables: `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` (kubectl get) gets a
   meta.k8s.io/v1 Table with the usual columns for common kinds.
-- Errors: Status bodies with reason and code: 400 BadRequest, 401 Unauthorized (a missing or wrong
-  bearer token; FakeKube.start(token=None) disables auth), 403 Forbidden, 404 NotFound, 405
+- Errors: Status bodies with reason and code: 400 BadRequest, 401 Unauthorized (see above;
+  FakeKube.start(token=None) disables auth), 403 Forbidden, 404 NotFound, 405
   MethodNotAllowed, 406 NotAcceptable, 409 AlreadyExists/Conflict (apply conflicts list the fields in
   details.causes), 410 Expired, 415 UnsupportedMediaType, 422 Invalid, and injected failures
   (inject_failure: 429 TooManyRequests with Retry-After, 500, 503, ... for the next N matching requests).
@@ -93,6 +100,13 @@ volumes that do not exist (ContainerCreating, FailedMount) block a container lik
 invalid image references give InvalidImageName. Jobs run pods to completion (`fake.envship.dev/run-for`,
 default 0.3 s); crashing Job pods fail until backoffLimit. Services of type LoadBalancer and Ingresses
 get status.loadBalancer.ingress (`lb_ip`, default 203.0.113.10) after `lb_delay`.
+
+Known differences from a real kube-apiserver: no schemas (unknown fields are accepted and kept;
+fieldValidation is ignored), no conversion between versions of a group, no admission webhooks, RBAC,
+quotas or limit ranges; strategic merge patch and apply know the merge keys listed in ssa.py, not the
+full schemas; pods are deleted at once (no graceful termination); controller writes (status, pods,
+events) are not recorded in managedFields; list continue tokens page over the current state rather
+than a snapshot; JSON only (no protobuf or CBOR bodies).
 """
 
 from __future__ import annotations
