@@ -487,9 +487,15 @@ def test_watch_replays_from_resource_version_and_times_out(api: Api) -> None:
     rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
     assert rvs == sorted(rvs)
 
-    # without a resourceVersion: synthetic ADDED events for what exists
-    initial = api.watch(path, timeoutSeconds=1, fieldSelector="metadata.name=kube-root-ca.crt")
+    # without a resourceVersion: synthetic ADDED events for what exists; as Tables for kubectl get -w
+    table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    response = api.session.get(api.kube.url + path, params={"watch": "1", "timeoutSeconds": "1"}, stream=True,
+                               headers={"Accept": table}, timeout=30)
+    initial = [json.loads(line) for line in response.iter_lines(chunk_size=None) if line]
     assert [e["type"] for e in initial] == ["ADDED"]
+    assert initial[0]["object"]["kind"] == "Table"
+    assert initial[0]["object"]["rows"][0]["cells"][0] == "kube-root-ca.crt"
+    assert [c["name"] for c in initial[0]["object"]["columnDefinitions"]] == ["Name", "Age"]
 
 
 def test_watch_bookmarks_selectors_and_expiry() -> None:
@@ -613,6 +619,25 @@ def test_healthy_rollout_then_update_and_rollback(api: Api, fake_kube: FakeKube)
                        and d["status"].get("replicas") == 2)
     assert back["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
     assert len(fake_kube.list("replicasets", "default")) == 2
+    scaled_up = [e for e in fake_kube.events("default", involved="web", reason="ScalingReplicaSet")
+                 if e["message"] == f"Scaled up replica set {first_rs['metadata']['name']} from 0 to 2"]
+    assert len(scaled_up) == 1 and scaled_up[0]["count"] == 2  # the same event again counts up
+
+
+def test_recreate_strategy_stops_old_pods_first(api: Api, fake_kube: FakeKube) -> None:  # noqa: F811
+    api.apply(f"{DEPLOY_PATH}/web", deployment(replicas=2, strategy={"type": "Recreate"}))
+    wait_status(fake_kube, "deployment", "web", lambda d: d["status"].get("availableReplicas") == 2)
+    api.apply(f"{DEPLOY_PATH}/web", deployment(replicas=2, image="ghcr.io/acme/web:2", strategy={"type": "Recreate"}))
+    images: set[tuple[str, ...]] = set()
+
+    def rolled() -> bool:
+        images.add(tuple(sorted(p["spec"]["containers"][0]["image"] for p in fake_kube.pods("default", "app=web"))))
+        d = fake_kube.get("deployment", "default", "web")
+        return bool(d and d["status"].get("observedGeneration") == 2 and d["status"].get("availableReplicas") == 2
+                    and d["status"].get("updatedReplicas") == 2 and d["status"].get("replicas") == 2)
+
+    fake_kube.wait_for(rolled, timeout=8, interval=0.005)
+    assert not any(len(set(group)) > 1 for group in images)  # never old and new pods together
 
 
 def test_slow_scenario_by_annotation(api: Api, fake_kube: FakeKube) -> None:  # noqa: F811
@@ -865,6 +890,22 @@ def test_kubectl_applies_and_reads_rollout_status(kubectl: str, fake_kube: FakeK
     assert fake_kube.get("deployment", "default", "web") is None
 
 
+@pytest.mark.skipif(not KUBECTLS, reason="no kubectl binary found")
+@pytest.mark.parametrize("kubectl", KUBECTLS)
+def test_kubectl_over_tls_verifies_the_ca_and_sends_the_token(kubectl: str, tmp_path: Path) -> None:
+    with FakeKube.start(tls=True) as kube:
+        env = kubectl_env(kube.kubeconfig(tmp_path / "kubeconfig"), tmp_path / "home")
+        ok = subprocess.run([kubectl, "--request-timeout=10s", "get", "namespaces", "-o", "name"], env=env,
+                            capture_output=True, text=True, timeout=30, check=False)
+        assert ok.returncode == 0 and "namespace/default" in ok.stdout, ok.stderr
+        assert not [r for r in kube.requests if r.status == 401]
+        kube.kubeconfig(tmp_path / "kubeconfig")  # same CA, now with a wrong token
+        (tmp_path / "kubeconfig").write_text((tmp_path / "kubeconfig").read_text().replace(kube.token or "", "nope"))
+        denied = subprocess.run([kubectl, "--request-timeout=10s", "get", "namespaces"], env=env,
+                                capture_output=True, text=True, timeout=30, check=False)
+        assert denied.returncode != 0 and "Unauthorized" in denied.stderr + denied.stdout
+
+
 # ------------------------------------------------------------------------------------------------
 # the script
 # ------------------------------------------------------------------------------------------------
@@ -872,7 +913,7 @@ def test_kubectl_applies_and_reads_rollout_status(kubectl: str, fake_kube: FakeK
 def test_script_prints_its_url_and_exits_after_max_seconds(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kc"
     proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.kube_apiserver", "--latency-ms", "20",
-                             "--max-seconds", "3", "--kubeconfig", str(kubeconfig)], cwd=REPO_ROOT,
+                             "--max-seconds", "2", "--kubeconfig", str(kubeconfig)], cwd=REPO_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

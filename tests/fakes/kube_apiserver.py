@@ -668,7 +668,7 @@ class FakeKube:
         if name is None:
             if method == "GET":
                 if watch_path or q.get("watch") in ("1", "true", "True"):
-                    return self._watch(h, rt, ns, q, None)
+                    return self._watch(h, rt, ns, q, None, table=table)
                 listing = self.store.list(rt, ns, label_selector=q.get("labelSelector"),
                                           field_selector=q.get("fieldSelector"), limit=_int(q, "limit"),
                                           continue_token=q.get("continue", ""))
@@ -695,7 +695,7 @@ class FakeKube:
         if watch_path:
             if method != "GET":
                 raise _method_not_allowed()
-            return self._watch(h, rt, ns, q, name)
+            return self._watch(h, rt, ns, q, name, table=table)
         if sub == "log":
             if method != "GET":
                 raise _method_not_allowed()
@@ -834,7 +834,8 @@ class FakeKube:
 
     # -- watch --------------------------------------------------------------------------------------------
 
-    def _watch(self, h: _Handler, rt: ResourceType, ns: str | None, q: dict[str, str], name: str | None) -> int:
+    def _watch(self, h: _Handler, rt: ResourceType, ns: str | None, q: dict[str, str], name: str | None, *,
+               table: bool = False) -> int:
         field_selector = q.get("fieldSelector") or ""
         if name is not None:
             field_selector = ",".join(filter(None, [field_selector, f"metadata.name={name}"]))
@@ -855,9 +856,17 @@ class FakeKube:
                 return False
             return labels_ok(m.get("labels") or {}) and fields_ok(obj)
 
+        first_table = [True]
+
         def line(etype: str, obj: dict[str, Any]) -> bytes:
-            return json.dumps({"type": etype, "object": {**obj, "apiVersion": gv, "kind": kind}},
-                              separators=(",", ":")).encode() + b"\n"
+            out: dict[str, Any] = {**obj, "apiVersion": gv, "kind": kind}
+            if table:  # kubectl get -w: each event is a one-row Table, column definitions only in the first
+                rv = (obj.get("metadata") or {}).get("resourceVersion", "")
+                out = _table(rt, {"metadata": {"resourceVersion": rv}, "items": [out]}, q)
+                if not first_table[0]:
+                    out["columnDefinitions"] = []
+                first_table[0] = False
+            return json.dumps({"type": etype, "object": out}, separators=(",", ":")).encode() + b"\n"
 
         def error_line(error: ApiError) -> bytes:
             return json.dumps({"type": "ERROR", "object": error.status()}, separators=(",", ":")).encode() + b"\n"
@@ -1070,6 +1079,18 @@ def _table(rt: ResourceType, listing: dict[str, Any], q: dict[str, str]) -> dict
         ("Name", "string", lambda o: o["metadata"]["name"])]
     spec = lambda o: o.get("spec") or {}  # noqa: E731
     status = lambda o: o.get("status") or {}  # noqa: E731
+    wide: list[tuple[str, str, Callable[[dict[str, Any]], Any]]] = []  # priority 1: kubectl get -o wide
+    if rt.kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+        pod_spec = lambda o: (spec(o).get("template") or {}).get("spec") or {}  # noqa: E731
+        wide = [("Containers", "string", lambda o: ",".join(c.get("name", "") for c in pod_spec(o).get(
+                    "containers") or [])),
+                ("Images", "string", lambda o: ",".join(c.get("image", "") for c in pod_spec(o).get(
+                    "containers") or [])),
+                ("Selector", "string", lambda o: ",".join(f"{k}={v}" for k, v in sorted(((spec(o).get(
+                    "selector") or {}).get("matchLabels") or {}).items())))]
+    elif rt.kind == "Pod":
+        wide = [("IP", "string", lambda o: status(o).get("podIP", "<none>")),
+                ("Node", "string", lambda o: spec(o).get("nodeName", "<none>"))]
     if rt.kind == "Deployment":
         columns += [("Ready", "string", lambda o: f"{status(o).get('readyReplicas', 0)}/{spec(o).get('replicas', 0)}"),
                     ("Up-to-date", "integer", lambda o: status(o).get("updatedReplicas", 0)),
@@ -1118,6 +1139,8 @@ def _table(rt: ResourceType, listing: dict[str, Any], q: dict[str, str]) -> dict
                    ("Message", "string", lambda o: o.get("message", ""))]
     if rt.kind != "Event":
         columns.append(("Age", "string", lambda o: _age(o["metadata"].get("creationTimestamp", ""))))
+    priorities = [0] * len(columns) + [1] * len(wide)
+    columns += wide
     include = q.get("includeObject", "Metadata")
     rows = []
     for item in listing.get("items") or []:
@@ -1134,7 +1157,8 @@ def _table(rt: ResourceType, listing: dict[str, Any], q: dict[str, str]) -> dict
         rows.append(row)
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": listing.get("metadata") or {},
             "columnDefinitions": [{"name": n, "type": t, "format": "name" if n == "Name" else "",
-                                   "description": n, "priority": 0} for n, t, _ in columns],
+                                   "description": n, "priority": p} for (n, t, _), p in zip(columns, priorities,
+                                                                                          strict=True)],
             "rows": rows}
 
 
