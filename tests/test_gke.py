@@ -79,7 +79,7 @@ def deploy(project: Project, google: FakeGoogle, env: str = "staging",
                "GOOGLE_APPLICATION_CREDENTIALS": credentials or str(google.external_account_file(project.root)),
                "HOME": str(project.root)}
     err = io.StringIO()
-    code = main(["deploy", "--env", env, "--image", IMAGE, "--timeout", "20s"], environ=environ,
+    code = main(["deploy", "--env", env, "--image", IMAGE, "--timeout", "20s", "--skip-image-check"], environ=environ,
                 out=io.StringIO(), err=err)
     return code, err.getvalue()
 
