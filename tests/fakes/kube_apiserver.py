@@ -1123,11 +1123,17 @@ def _table(rt: ResourceType, listing: dict[str, Any], q: dict[str, str]) -> dict
                         status(o).get("loadBalancer") or {}).get("ingress") or []) or "<none>"),
                     ("Port(s)", "string", lambda o: ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}"
                                                              for p in spec(o).get("ports") or []))]
+    elif rt.kind == "PersistentVolumeClaim":
+        columns += [("Status", "string", lambda o: status(o).get("phase", "")),
+                    ("Capacity", "string", lambda o: (status(o).get("capacity") or {}).get("storage", ""))]
     elif rt.kind == "Namespace":
         columns += [("Status", "string", lambda o: status(o).get("phase", ""))]
     elif rt.kind == "Job":
-        columns += [("Status", "string", lambda o: next((c["type"] for c in status(o).get("conditions") or []
-                                                         if c.get("status") == "True"), "Running")),
+        def job_status(o: dict[str, Any]) -> str:
+            true = {c.get("type") for c in status(o).get("conditions") or [] if c.get("status") == "True"}
+            return next((t for t in ("Complete", "Failed", "Suspended") if t in true), "Running")
+
+        columns += [("Status", "string", job_status),
                     ("Completions", "string",
                      lambda o: f"{status(o).get('succeeded', 0)}/{spec(o).get('completions', 1)}")]
     elif rt.kind == "Event":

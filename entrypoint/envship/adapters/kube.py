@@ -79,7 +79,8 @@ class Kube:
         self.session = requests.Session()
         # other=0: a TLS verification failure will not pass on a retry
         retry = Retry(total=6, connect=3, read=2, status=6, other=0, backoff_factor=0.2,
-                      status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET", "HEAD", "PATCH", "PUT", "DELETE"}),
+                      status_forcelist=RETRY_STATUSES,
+                      allowed_methods=frozenset({"GET", "HEAD", "PATCH", "PUT", "DELETE"}),
                       respect_retry_after_header=True, raise_on_status=False)
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=retry)
         self.session.mount("https://", adapter)
