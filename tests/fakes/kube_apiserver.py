@@ -112,17 +112,25 @@ than a snapshot; JSON only (no protobuf or CBOR bodies).
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import re
+import select
+import shutil
 import signal
 import socket
+import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -130,6 +138,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
+from . import ssa
 from .controller import Controller, Timing
 from .objects import jcopy, meta, now_iso
 from .resources import AGGREGATED_V2, AGGREGATED_V2BETA1, Registry, ResourceType, openapi_v2_protobuf
@@ -359,10 +368,6 @@ class FakeKube:
 
     def _enable_tls(self) -> None:
         """Serve https with a throw-away CA and a certificate for 127.0.0.1 (made with the openssl CLI)."""
-        import shutil
-        import ssl
-        import subprocess
-        import tempfile
 
         directory = Path(tempfile.mkdtemp(prefix="envship-fake-kube-tls-"))
         self.tls_dir = directory
@@ -421,8 +426,6 @@ class FakeKube:
 
     def kubeconfig(self, path: str | Path, *, context: str = "fake", namespace: str = "default") -> Path:
         """Write a kubeconfig for this server (bearer token; plain http) and return its path."""
-        import base64
-
         path = Path(path)
         user: dict[str, Any] = {"token": self.token} if self.token else {}
         cluster: dict[str, Any] = {"server": self.url}
@@ -562,8 +565,6 @@ class FakeKube:
             record.status = 499
             h.close_connection = True
         except Exception as e:  # noqa: BLE001 - a fake must answer 500 like a server, and record why
-            import traceback
-
             self.errors.append(f"{method} {h.path}: {traceback.format_exc()}")
             record.status = 500
             with contextlib.suppress(OSError):
@@ -784,8 +785,6 @@ class FakeKube:
             scale = _decode(body, h)
         else:
             ctype = h.headers.get("Content-Type", "").split(";")[0].strip()
-            from . import ssa
-
             patch = json.loads(body or b"{}") if ctype != "application/apply-patch+yaml" else yaml.safe_load(body)
             scale = ssa.json_patch(current, patch) if ctype == "application/json-patch+json" else \
                 ssa.merge_patch(current, patch)
@@ -966,9 +965,6 @@ class FakeKube:
 
 def _client_gone(conn: socket.socket) -> bool:
     """True when the peer closed the connection (a watch has no one left to stream to)."""
-    import select
-    import ssl
-
     if isinstance(conn, ssl.SSLSocket):
         return False  # MSG_PEEK is not available; the next write (a bookmark or event) finds out
     try:
@@ -1058,8 +1054,6 @@ def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _age(timestamp: str) -> str:
-    from datetime import UTC, datetime
-
     try:
         then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except (TypeError, ValueError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import random
 import re
@@ -27,8 +28,6 @@ def random_suffix(n: int = 5) -> str:
 
 def safe_hash(text: str, n: int = 10) -> str:
     """A pod-template-hash-like string: digits and consonants only."""
-    import hashlib
-
     digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "big")
     out = []
     for _ in range(n):
