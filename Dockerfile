@@ -9,7 +9,14 @@
 # The digest below is the multi-arch index digest of python:3.11-slim-bookworm published in April 2024
 # (Python 3.11.9, Debian 12.5), as pulled in docker-library/python#923.
 
+# `command: build` with the docker builder drives the runner's Docker engine (the runner mounts its socket
+# into container actions) with the static docker CLI and the buildx plugin, copied from their official
+# images and pinned by digest like the base (Renovate/Dependabot bump them).
+FROM docker:29.1.3-cli@sha256:4fa0ee1f3a7e4354c4ea34558b6d4ee32859baf4973d4c8ccc8e7fe3dd730c04 AS docker-cli
+FROM docker/buildx-bin:0.33.0@sha256:450be95fa632a3986797cd23b8b5d8d5fff47e9fd8e1fa483c9d44b07da2a559 AS buildx
+
 FROM python:3.11-slim-bookworm@sha256:6d2502238109c929569ae99355e28890c438cb11bc88ef02cd189c173b3db07c AS builder
+
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -55,6 +62,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 # Only the venv crosses over: no compiler, no pip cache, no sources, no build backend.
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=docker-cli /usr/local/bin/docker /usr/local/bin/docker
+COPY --from=buildx /buildx /usr/libexec/docker/cli-plugins/docker-buildx
 
 # No USER on purpose. GitHub's "Dockerfile support for GitHub Actions": "Docker actions must be run by the
 # default Docker user (root). Do not use the USER instruction in your Dockerfile, because you won't be able

@@ -303,14 +303,20 @@ def test_every_copy_source_exists_and_is_in_the_context() -> None:
             assert inside and not any(is_excluded(f"{source}/{f}", patterns) for f in inside), source
 
 
-def test_dockerfile_pins_one_base_by_digest_and_runs_envship() -> None:
+def test_dockerfile_pins_every_image_by_digest_and_runs_envship() -> None:
     instructions = dockerfile_instructions()
-    bases = [args.split()[0] for keyword, args in instructions if keyword == "FROM"]
-    assert len(bases) == 2, "multi-stage: a builder and the final image"
-    assert len(set(bases)) == 1 and re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", bases[0]), bases
+    images = [args.split()[0] for keyword, args in instructions if keyword == "FROM"]
+    assert all(re.fullmatch(r"[a-z0-9./-]+:[\w.-]+@sha256:[0-9a-f]{64}", image) for image in images), images
+    pythons = [image for image in images if image.startswith("python:")]
+    assert len(pythons) == 2, "multi-stage: a builder and the final image on the same base"
+    assert len(set(pythons)) == 1 and re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", pythons[0])
     final = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM"):]
     assert not [a for k, a in final if k == "USER"], "GitHub runs Docker actions as the default user, root"
-    assert [a for k, a in final if k == "COPY"] == ["--from=builder /opt/venv /opt/venv"]
+    assert [a for k, a in final if k == "COPY"] == [
+        "--from=builder /opt/venv /opt/venv",
+        "--from=docker-cli /usr/local/bin/docker /usr/local/bin/docker",      # the docker builder's CLI
+        "--from=buildx /buildx /usr/libexec/docker/cli-plugins/docker-buildx",  # and its buildx plugin
+    ]
     assert not [a for k, a in final if k == "RUN"], "nothing is installed in the final image"
     env = " ".join(a for k, a in final if k == "ENV")
     for setting in ("PATH=/opt/venv/bin:$PATH", "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"):

@@ -114,8 +114,8 @@ def run(opts: BuildOptions, console: Console, environ: Mapping[str, str]) -> int
     if chosen == "docker" and environ.get("GITHUB_ACTIONS") == "true" and not builder.available("docker"):
         raise OperationError(
             "docker is not installed (not found on PATH)",
-            "the envship action's image has no docker CLI yet: run 'envship build' in a run: step on the runner, "
-            "which has docker and buildx (README, Build job), or use builder buildah where buildah is installed")
+            "the envship action's image ships the docker CLI and buildx; elsewhere run 'envship build' in a run: "
+            "step on the runner, which has both (README, Build job), or use builder buildah where it is installed")
     if chosen == "docker":
         digest, _names = builder.build_docker(spec, console)
     else:
