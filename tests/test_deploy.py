@@ -361,12 +361,19 @@ def test_lock_timeout(cluster: Cluster) -> None:
     assert "another deploy holds the lock" in err and "actions/runs/7" in err and "--lock-timeout" in err
 
 
-def test_killed_deploy_converges_when_run_again(cluster: Cluster) -> None:
-    cluster.kube.set_scenario("slow", image=DIGEST_A, ready_after=30.0)
+@pytest.mark.parametrize("moment", ["mid-apply", "mid-wait"])
+def test_killed_deploy_converges_when_run_again(cluster: Cluster, moment: str) -> None:
+    if moment == "mid-apply":   # slow requests: killed after the ConfigMap tier, before the workloads
+        cluster.kube.latency_s = 0.15
+        reached = lambda: cluster.configmaps() and cluster.get("deployments", "web") is None  # noqa: E731
+    else:                       # killed while waiting for pods that take 30 s
+        cluster.kube.set_scenario("slow", image=DIGEST_A, ready_after=30.0)
+        reached = lambda: cluster.get("deployments", "web")  # noqa: E731
     victim = envship_process(cluster, "--image", IMAGE_A)
-    cluster.kube.wait_for(lambda: cluster.get("deployments", "web"), timeout=15)
+    cluster.kube.wait_for(reached, timeout=20, interval=0.005)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=10)
+    cluster.kube.latency_s = 0.0
     cluster.kube.set_scenario("healthy", image=DIGEST_A)
     code, _, err = cluster.deploy()
     assert code == 0, err
