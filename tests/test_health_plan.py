@@ -67,7 +67,8 @@ def test_pod_problems_fail_a_pending_rollout_fast(the_pod: dict[str, Any], reaso
 
 def test_crash_loop_below_the_restart_threshold_is_still_progressing() -> None:
     pending = deployment(available=0)
-    assert health.object_health(pending, [pod("CrashLoopBackOff", restarts=1)]).state == PENDING
+    assert health.object_health(pending, [pod("CrashLoopBackOff", restarts=0)]).state == PENDING
+    assert health.object_health(pending, [pod("CrashLoopBackOff", restarts=1)]).state == FAILED
     lenient = HealthRules(crashloop_restarts=5)
     assert health.object_health(pending, [pod("CrashLoopBackOff", restarts=4)], lenient).state == PENDING
     assert health.object_health(pending, [pod("CrashLoopBackOff", restarts=5)], lenient).state == FAILED

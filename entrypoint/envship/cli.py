@@ -127,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(protected environments always roll back)")
     deploy.add_argument("--lock-timeout", type=duration, default=600.0, metavar="DURATION",
                         help="how long to wait for another deploy of the same app and environment (default 10m)")
-    deploy.add_argument("--crashloop-restarts", type=positive_int, default=2, metavar="N",
-                        help="fail once a container in CrashLoopBackOff has restarted N times (default 2)")
+    deploy.add_argument("--crashloop-restarts", type=positive_int, default=1, metavar="N",
+                        help="fail once a container in CrashLoopBackOff has restarted N times (default 1: at the "
+                             "first back-off; raise it for containers that may crash once while dependencies start)")
     deploy.add_argument("--dry-run", action="store_true", help="only plan: same as 'envship plan'")
 
     build = commands.add_parser(

@@ -28,7 +28,7 @@ class DeployOptions:
     timeout: float = 600.0
     no_rollback: bool = False
     lock_timeout: float = 600.0
-    crashloop_restarts: int = 2
+    crashloop_restarts: int = 1
 
 
 def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> int:

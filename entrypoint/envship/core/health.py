@@ -39,7 +39,9 @@ class Health:
 
 @dataclass(frozen=True)
 class HealthRules:
-    crashloop_restarts: int = 2    # CrashLoopBackOff with at least this many restarts fails the rollout
+    # CrashLoopBackOff with at least this many restarts fails the rollout. 1: at the first back-off, since
+    # the kubelet waits 10 s before the second restart, 20 s before the third.
+    crashloop_restarts: int = 1
 
 
 def needs_wait(obj: Mapping[str, Any]) -> bool:
