@@ -8,9 +8,10 @@ Errors become `KubeError` with the API's own reason and message.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -158,6 +159,17 @@ class Kube:
                             "check apiVersion and kind; for a custom resource, install its CRD first",
                             404, "NotFound")
         return found
+
+    def discover(self, api_versions: Iterable[str]) -> None:
+        """Discover several group/versions at once (one request each, in parallel)."""
+        with self._discovery_lock:
+            missing = sorted(set(api_versions) - set(self._discovery))
+        if not missing:
+            return
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
+            found = dict(zip(missing, pool.map(self._discover, missing), strict=True))
+        with self._discovery_lock:
+            self._discovery.update(found)
 
     def _discover(self, api_version: str) -> dict[str, ApiResource]:
         path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"

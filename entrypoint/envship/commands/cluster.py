@@ -46,7 +46,10 @@ class Session:
     def resource_of(self, obj: Mapping[str, Any]) -> ApiResource:
         return self.kube.resource(str(obj["apiVersion"]), str(obj["kind"]))
 
-    def check_kinds(self, objects: Iterable[RenderedObject]) -> None:
+    def check_kinds(self, objects: Sequence[RenderedObject]) -> None:
+        # discovery for the groups used, in parallel; the lock, release records and leases come later
+        self.kube.discover({str(o.obj["apiVersion"]) for o in objects}
+                           | {"v1", "coordination.k8s.io/v1"})
         problems = []
         for obj in objects:
             try:
@@ -72,15 +75,21 @@ class Session:
 
     def live_state(self, kinds: Iterable[tuple[str, str]]) -> dict[Key, dict[str, Any]]:
         """Every object of these kinds in the namespace (and the cluster-scoped ones): one list per kind."""
-        live: dict[Key, dict[str, Any]] = {}
+        resources = []
         for api_version, kind in sorted(set(kinds)):
             try:
-                res = self.kube.resource(api_version, kind)
+                resources.append(self.kube.resource(api_version, kind))
             except KubeError:
                 continue  # a kind the cluster no longer serves has nothing live
-            items, _ = self.kube.list(res, self.target.namespace if res.namespaced else None)
-            for item in items:
-                live[key_of(item)] = item
+        live: dict[Key, dict[str, Any]] = {}
+        if not resources:
+            return live
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_APPLIES, len(resources))) as pool:
+            listings = pool.map(lambda r: self.kube.list(r, self.target.namespace if r.namespaced else None)[0],
+                                resources)
+            for items in listings:
+                for item in items:
+                    live[key_of(item)] = item
         return live
 
     # -- apply ------------------------------------------------------------------------------------
