@@ -469,3 +469,20 @@ def test_failed_deploy_annotates_and_summarises(cluster: Cluster) -> None:
     assert "::error title=rollout failed::Deployment/web is not healthy" in out
     summary = (root / "s.md").read_text()
     assert "envship deploy: staging failed" in summary and "CrashLoopBackOff" in summary
+
+
+def test_redeploy_keeps_the_replica_count_an_autoscaler_chose(cluster: Cluster) -> None:
+    cluster.project.manifest("deployment.yaml", DEPLOYMENT)   # replicas: 2 in the manifest
+    cluster.project.manifest("hpa.yaml", "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"
+                             "metadata: {name: web}\nspec:\n"
+                             "  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n"
+                             "  minReplicas: 2\n  maxReplicas: 8\n")
+    assert cluster.deploy()[0] == 0
+    # the HPA controller scales up under load (through the scale subresource, its own field manager)
+    cluster.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",
+                        "metadata": {"name": "web", "namespace": NS}, "spec": {"replicas": 5}},
+                       manager="kube-controller-manager")
+    code, _, err = cluster.deploy()
+    assert code == 0, err
+    deployment = cluster.get("deployments", "web")
+    assert deployment is not None and deployment["spec"]["replicas"] == 5

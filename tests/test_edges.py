@@ -163,3 +163,27 @@ def test_readme_first_command_renders_the_example(monkeypatch: pytest.MonkeyPatc
     assert image.startswith("ghcr.io/acme/hello@sha256:")
     assert any(e.get("configMapRef", {}).get("name", "").startswith("hello-env-")
                for e in deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"])
+
+
+HPA = """\
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: hello}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: TARGET}
+  minReplicas: 2
+  maxReplicas: 6
+"""
+
+
+@pytest.mark.parametrize("target, kept", [("hello", False), ("other", True)])
+def test_replicas_are_left_to_a_rendered_autoscaler(project: Project, target: str, kept: bool) -> None:
+    project.standard()
+    project.manifest("deployment.yaml", DEPLOYMENT.replace("spec:\n  selector:", "spec:\n  replicas: 3\n  selector:"))
+    project.manifest("hpa.yaml", HPA.replace("TARGET", target))
+    result = project.render()
+    assert result.code == 0, result.err
+    spec = result.one("Deployment")["spec"]
+    assert ("replicas" in spec) is kept
+    note = "note: Deployment/hello: spec.replicas left to HorizontalPodAutoscaler/hello"
+    assert (note in result.err) is not kept

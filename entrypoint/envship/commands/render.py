@@ -61,7 +61,10 @@ def build_rendering(opts: RenderOptions, environ: Mapping[str, str], console: Co
                       image_tag=pinned.resolved_from_tag or "")
     inputs = Inputs(config, environment, release, pr, opts.values, opts.secrets)
     docs = files.read_manifests(config)
-    return render(docs, inputs, target)
+    rendering = render(docs, inputs, target)
+    for note in rendering.notes:
+        log.info(f"note: {note}")
+    return rendering
 
 
 def run(opts: RenderOptions, console: Console, environ: Mapping[str, str]) -> int:

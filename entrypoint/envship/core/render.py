@@ -94,6 +94,7 @@ class Rendering:
     objects: list[RenderedObject] = field(default_factory=list)
     env_configmap: str | None = None
     env_secret: str | None = None
+    notes: list[str] = field(default_factory=list)  # what render changed beyond the documented rules
 
 
 @dataclass(frozen=True)
@@ -185,8 +186,28 @@ def render(docs: Iterable[YamlDoc], inputs: Inputs, target: Target) -> Rendering
     renderer.check_duplicates(objects)
     if renderer.problems:
         raise ManifestError(renderer.problems)
+    rendering.notes = leave_replicas_to_autoscalers(objects)
     rendering.objects = sorted(objects, key=lambda o: (kinds.tier(o.kind), o.kind, o.namespace or "", o.name))
     return rendering
+
+
+def leave_replicas_to_autoscalers(objects: list[RenderedObject]) -> list[str]:
+    """Drop spec.replicas from workloads that a rendered HorizontalPodAutoscaler scales. envship applies
+    its fields with force, so a replica count in the manifest would reset the HPA's choice on every
+    deploy (a scale-down under load); without it the HPA alone owns the field."""
+    targets = {}
+    for hpa in objects:
+        if hpa.kind == "HorizontalPodAutoscaler":
+            ref = (hpa.obj.get("spec") or {}).get("scaleTargetRef") or {}
+            targets[(str(ref.get("kind")), str(ref.get("name")), hpa.namespace)] = hpa.describe()
+    notes = []
+    for obj in objects:
+        scaler = targets.get((obj.kind, obj.name, obj.namespace))
+        spec = obj.obj.get("spec")
+        if scaler and isinstance(spec, dict) and "replicas" in spec:
+            del spec["replicas"]
+            notes.append(f"{obj.describe()}: spec.replicas left to {scaler}")
+    return notes
 
 
 def redact_secrets(obj: dict[str, Any]) -> dict[str, Any]:
