@@ -99,6 +99,8 @@ def test_statefulset_daemonset_job_and_load_balancers() -> None:
     lb["status"] = {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}
     assert health.object_health(lb).summary == "Service web at 203.0.113.10"
     assert not health.needs_wait({"kind": "Service", "spec": {"type": "ClusterIP"}})
+    assert health.needs_wait({"kind": "Ingress", "metadata": {"name": "web"}})
+    assert not health.needs_wait({"kind": "Ingress", "metadata": {"annotations": {"envship.dev/wait": "false"}}})
     assert not health.needs_wait({"kind": "ConfigMap"})
 
 

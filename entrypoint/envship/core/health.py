@@ -44,8 +44,15 @@ class HealthRules:
     crashloop_restarts: int = 1
 
 
+NO_WAIT_ANNOTATION = "envship.dev/wait"
+
+
 def needs_wait(obj: Mapping[str, Any]) -> bool:
-    """Whether envship waits for this object after applying it."""
+    """Whether envship waits for this object after applying it. The annotation `envship.dev/wait: "false"`
+    opts an object out (an Ingress whose controller never publishes an address, a Job left to run)."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    if str(annotations.get(NO_WAIT_ANNOTATION, "")).lower() == "false":
+        return False
     kind = obj.get("kind")
     if kind == "Service":
         return (obj.get("spec") or {}).get("type") == "LoadBalancer"
