@@ -486,3 +486,29 @@ def test_redeploy_keeps_the_replica_count_an_autoscaler_chose(cluster: Cluster) 
     assert code == 0, err
     deployment = cluster.get("deployments", "web")
     assert deployment is not None and deployment["spec"]["replicas"] == 5
+
+
+MIGRATION_JOB = """\
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: ghcr.io/acme/hello:latest, args: [migrate]}]
+"""
+
+
+def test_a_job_running_the_new_image_is_replaced(cluster: Cluster) -> None:
+    """A Job's pod template is immutable: a migration Job pinned to the new digest is replaced."""
+    cluster.project.manifest("job.yaml", MIGRATION_JOB)
+    assert cluster.deploy()[0] == 0
+    first = cluster.get("jobs", "migrate")
+    code, _, err = cluster.deploy(image=IMAGE_B)
+    assert code == 0, err
+    assert "Job/migrate replaced" in err and "migrate complete" in err
+    job = cluster.get("jobs", "migrate")
+    assert first is not None and job is not None and job["metadata"]["uid"] != first["metadata"]["uid"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_B

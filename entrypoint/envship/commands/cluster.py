@@ -8,6 +8,7 @@ tier in parallel), one watch per waited kind.
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,7 +102,7 @@ class Session:
         tiers = plan.tiers(objects)
         with concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL_APPLIES) as pool:
             for index, tier in enumerate(tiers):
-                futures = {pool.submit(self.kube.apply, o.obj, dry_run): o for o in tier}
+                futures = {pool.submit(self.apply_one, o, dry_run): o for o in tier}
                 for future in concurrent.futures.as_completed(futures):
                     obj = futures[future]
                     try:
@@ -117,6 +118,27 @@ class Session:
                     result.not_attempted = [o.describe() for t in tiers[index + 1:] for o in t]
                     break
         return result, returned
+
+    def apply_one(self, obj: RenderedObject, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply; a Job whose pod template changed (immutable, e.g. a migration Job running the
+        new image) is replaced: deleted with its pods, then created again, as kapp's fallback-on-replace."""
+        try:
+            return self.kube.apply(obj.obj, dry_run)
+        except KubeError as e:
+            if obj.kind != "Job" or e.status != 422 or "immutable" not in e.problems[0].message:
+                raise
+        res = self.resource_of(obj.obj)
+        if dry_run:
+            return dict(obj.obj)  # what would be created after the replacement
+        self.kube.delete(res, obj.namespace, obj.name)
+        deadline = time.monotonic() + 60
+        while self.kube.get(res, obj.namespace, obj.name) is not None:
+            if time.monotonic() > deadline:
+                raise OperationError(f"{obj.describe()} must be replaced (its template is immutable) but is still "
+                                     "being deleted after 60 s", "check its finalizers, then re-run")
+            time.sleep(0.2)
+        self.console.info(f"  {obj.describe()} replaced (a Job's pod template cannot change in place)")
+        return self.kube.apply(obj.obj)
 
     # -- prune ------------------------------------------------------------------------------------
     def prune(self, live: Mapping[Key, Mapping[str, Any]], keep: Sequence[RenderedObject],
