@@ -512,3 +512,20 @@ def test_a_job_running_the_new_image_is_replaced(cluster: Cluster) -> None:
     job = cluster.get("jobs", "migrate")
     assert first is not None and job is not None and job["metadata"]["uid"] != first["metadata"]["uid"]
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_B
+
+
+def test_the_bundled_example_deploys_to_a_local_cluster(project: Project, fake_kube: FakeKube) -> None:  # noqa: F811
+    """The README's local walk-through: the example's `local` environment (context kind-envship)."""
+    import shutil
+
+    shutil.copytree(REPO_ROOT / "workflows-examples" / "hello", project.root / "hello")
+    kubeconfig = fake_kube.kubeconfig(project.root / "kubeconfig", context="kind-envship")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["deploy", "--config", "hello/envship.yaml", "--env", "local", "--image", IMAGE_A,
+                 "--skip-image-check", "--timeout", "20s"],
+                environ={"KUBECONFIG": str(kubeconfig)}, out=out, err=err)
+    assert code == 0, err.getvalue()
+    assert "hello 1/1 ready" in err.getvalue()   # the HPA (not simulated by the fake) scales it to 2 later
+    assert "note: Deployment/hello: spec.replicas left to HorizontalPodAutoscaler/hello" in err.getvalue()
+    ingress = fake_kube.get("ingresses", "hello-local", "hello")
+    assert ingress is not None and ingress["spec"]["rules"][0]["host"] == "local.hello.example.com"

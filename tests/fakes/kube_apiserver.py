@@ -1173,6 +1173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="sleep before answering each request")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="exit after this long (default 600)")
     parser.add_argument("--kubeconfig", help="write a kubeconfig for the server to this path")
+    parser.add_argument("--context", default="fake", help="the kubeconfig's context name (default fake)")
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token clients must send ('' disables auth)")
     parser.add_argument("--tls", action="store_true", help="serve https with a throw-away CA (in the kubeconfig)")
     parser.add_argument("--ready-delay", type=float, default=None, help="seconds until healthy pods are Ready")
@@ -1188,7 +1189,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if args.kubeconfig:
-            fake.kubeconfig(args.kubeconfig)
+            fake.kubeconfig(args.kubeconfig, context=args.context)
         print(fake.url, flush=True)
         stop.wait(args.max_seconds)
     except KeyboardInterrupt:
