@@ -56,9 +56,12 @@ LABEL org.opencontainers.image.title="envship" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.base.name="docker.io/library/python:3.11-slim-bookworm"
 
+# ENVSHIP_ACTION_IMAGE: envship is running as the action, in its container (the build command then
+# hands docker the registry login itself, since the runner's docker logins are not visible here).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    ENVSHIP_ACTION_IMAGE=1
 
 # Only the venv crosses over: no compiler, no pip cache, no sources, no build backend.
 COPY --from=builder /opt/venv /opt/venv

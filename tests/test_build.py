@@ -4,6 +4,7 @@ record against its JSON Schema, tags and labels, and the action's outputs."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -243,6 +244,11 @@ sys.path.insert(0, {tests!r})
 argv = sys.argv[1:]
 with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
     log.write(json.dumps(argv) + "\\n")
+if os.environ.get("FAKE_DOCKER_CONFIG_LOG"):  # the docker config this docker would log in with
+    config = os.path.join(os.environ.get("DOCKER_CONFIG", ""), "config.json")
+    with open(os.environ["FAKE_DOCKER_CONFIG_LOG"], "w") as seen:
+        json.dump({{"dir": os.environ.get("DOCKER_CONFIG", ""),
+                   "config": open(config).read() if os.path.exists(config) else None}}, seen)
 def values(flag):
     return [argv[i + 1] for i, a in enumerate(argv) if a == flag]
 tags = values("--tag")
@@ -405,3 +411,39 @@ def check_usage(result: Result, message: str, hint: str) -> None:
     assert "Traceback" not in result.err
     _, hint_line = result.problem(message)
     assert hint in hint_line, hint_line
+
+
+def test_inside_the_action_image_docker_gets_the_registry_login(project: Project, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the action's container the runner's docker logins are invisible: envship hands docker the GHCR
+    login from the workflow token, in a private config that is gone after the build."""
+    project.config("app: hello\nimage: ghcr.io/acme/hello\nmanifests: deploy\n"
+                   "environments:\n  staging:\n    context: kind-dev\n")
+    project.manifest("app.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    write_context(project.root)
+    fake_docker(tmp_path, monkeypatch, "nopush")
+    seen = tmp_path / "seen-config.json"
+    monkeypatch.setenv("FAKE_DOCKER_CONFIG_LOG", str(seen))
+    token = "ghs_workflowtoken0123456789abcdefghij"
+    env = actions_env(tmp_path, ENVSHIP_ACTION_IMAGE="1", GITHUB_TOKEN=token, GITHUB_ACTOR="octocat",
+                      ENVSHIP_REGISTRY_RETRIES="0")
+    result = run(["build", "--builder", "docker"], env)
+    assert result.code == 1   # ghcr.io is unreachable here: the push cannot be verified
+    docker_saw = json.loads(seen.read_text())
+    auth = base64.b64encode(f"octocat:{token}".encode()).decode()
+    assert json.loads(docker_saw["config"]) == {"auths": {"ghcr.io": {"auth": auth}}}
+    assert docker_saw["dir"] != env["DOCKER_CONFIG"] and not Path(docker_saw["dir"]).exists()  # private, removed
+    assert "pushing to ghcr.io with credentials from GITHUB_TOKEN (user octocat)" in result.err
+    assert token not in result.out.replace(f"::add-mask::{token}", "") + result.err   # masked, never shown
+
+
+def test_outside_the_action_image_docker_keeps_its_own_logins(project: Project, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               registry: Registry) -> None:
+    build_project(project, registry, "acme/own-logins")
+    fake_docker(tmp_path, monkeypatch, "push")
+    seen = tmp_path / "seen-config.json"
+    monkeypatch.setenv("FAKE_DOCKER_CONFIG_LOG", str(seen))
+    result = run(["build", "--builder", "docker"], actions_env(tmp_path, GITHUB_TOKEN="ghs_unused"))
+    assert result.code == 0, result.err
+    assert json.loads(seen.read_text())["dir"] == os.environ.get("DOCKER_CONFIG", "")  # the runner's own, untouched

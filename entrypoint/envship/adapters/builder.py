@@ -4,6 +4,9 @@ Actions, it sits in a collapsible group). The command lines themselves are built
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -61,13 +64,19 @@ def stream(argv: Sequence[str], console: Console, environ: Mapping[str, str] | N
                              "its output is above; the last line was: " + (tail[-1] if tail else "(none)"))
 
 
-def build_docker(spec: BuildSpec, console: Console) -> tuple[str, tuple[str, ...]]:
-    """Build and push with buildx; return (digest, image names) from its metadata file."""
+def build_docker(spec: BuildSpec, console: Console,
+                 login: tuple[str, str, str] | None = None) -> tuple[str, tuple[str, ...]]:
+    """Build and push with buildx; return (digest, image names) from its metadata file. `login`
+    (registry host, user, password) gives docker a private config holding just that login, for where
+    the caller's docker config cannot be seen (inside the action's container)."""
     docker = find_program("docker")
     with tempfile.TemporaryDirectory(prefix="envship-build-") as tmp:
         metadata = Path(tmp) / "metadata.json"
+        environ = None
+        if login is not None:
+            environ = {**os.environ, "DOCKER_CONFIG": write_docker_config(Path(tmp) / "docker", *login)}
         with console.group("docker buildx build"):
-            stream(docker_build_argv(spec, str(metadata), docker), console)
+            stream(docker_build_argv(spec, str(metadata), docker), console, environ)
         try:
             text = metadata.read_text(encoding="utf-8")
         except OSError as e:
@@ -75,6 +84,17 @@ def build_docker(spec: BuildSpec, console: Console) -> tuple[str, tuple[str, ...
                                  "envship needs buildx with --metadata-file (Docker 23+, buildx 0.9+)") from e
         parsed = parse_docker_metadata(text, "the buildx metadata file")
     return parsed.digest, parsed.names
+
+
+def write_docker_config(directory: Path, host: str, user: str, password: str) -> str:
+    """A docker config directory with one login, readable by its owner only; removed with the build."""
+    directory.mkdir(mode=0o700)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    path = directory / "config.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"auths": {host: {"auth": auth}}}, f)
+    return str(directory)
 
 
 def build_buildah(spec: BuildSpec, console: Console, environ: Mapping[str, str], insecure: bool) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..adapters import builder, files, runtime
 from ..adapters.console import Console
 from ..core.builders import BUILDERS, BuildSpec
-from ..core.imageref import ImageRef, ImageRefError, parse_image_ref
+from ..core.imageref import DOCKER_HUB_REGISTRY, ImageRef, ImageRefError, parse_image_ref
 from ..core.registry import is_insecure
 from ..core.release import ReleaseRecord, image_tags, oci_labels, source_url
 from ..errors import ConfigError, OperationError, UsageError
@@ -84,6 +84,25 @@ def choose_builder(requested: str | None, environ: Mapping[str, str]) -> str:
                          "install one of them, or pass --builder to say which one to expect")
 
 
+def container_login(repo: ImageRef, console: Console, environ: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """Inside the action's image, docker cannot see the logins made on the runner (docker/login-action
+    writes the runner's ~/.docker/config.json), so envship hands docker the credential it would use to
+    resolve this registry itself: GITHUB_TOKEN (the `github-token` input) for ghcr.io, a Google access
+    token for Artifact Registry and gcr.io, or a docker config in the container."""
+    if environ.get("ENVSHIP_ACTION_IMAGE") != "1":
+        return None
+    from ..adapters.registry_credentials import find_credential
+
+    credential = find_credential(repo.registry, environ, console.mask)
+    if credential.anonymous:
+        console.info(f"no credentials for {repo.registry} inside the action's container: pushing anonymously")
+        return None
+    console.info(f"pushing to {repo.registry} with {credential.describe()}")
+    # docker keys Docker Hub logins by its v1 index URL, every other registry by host[:port]
+    host = "https://index.docker.io/v1/" if repo.registry == DOCKER_HUB_REGISTRY else repo.registry
+    return host, credential.username, credential.password
+
+
 def check_options(opts: BuildOptions, chosen: str) -> None:
     if chosen == "docker":
         return
@@ -117,7 +136,7 @@ def run(opts: BuildOptions, console: Console, environ: Mapping[str, str]) -> int
             "the envship action's image ships the docker CLI and buildx; elsewhere run 'envship build' in a run: "
             "step on the runner, which has both (README, Build job), or use builder buildah where it is installed")
     if chosen == "docker":
-        digest, _names = builder.build_docker(spec, console)
+        digest, _names = builder.build_docker(spec, console, container_login(repo, console, environ))
     else:
         insecure = is_insecure(repo.registry, environ.get("ENVSHIP_INSECURE_REGISTRIES", ""))
         digest = builder.build_buildah(spec, console, environ, insecure)
