@@ -529,3 +529,17 @@ def test_the_bundled_example_deploys_to_a_local_cluster(project: Project, fake_k
     assert "note: Deployment/hello: spec.replicas left to HorizontalPodAutoscaler/hello" in err.getvalue()
     ingress = fake_kube.get("ingresses", "hello-local", "hello")
     assert ingress is not None and ingress["spec"]["rules"][0]["host"] == "local.hello.example.com"
+
+
+def test_cancelled_deploy_releases_its_lock(cluster: Cluster) -> None:
+    """A cancelled job's SIGTERM unwinds the deploy: the lock is released at once, not after expiry."""
+    cluster.kube.set_scenario("slow", image=DIGEST_A, ready_after=30.0)
+    process = envship_process(cluster, "--image", IMAGE_A)
+    lease = "envship-lock-hello-staging"
+    cluster.kube.wait_for(lambda: cluster.get("deployments", "web"), timeout=20, interval=0.01)
+    assert cluster.kube.get("leases", NS, lease) is not None
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert "interrupted; every envship command can be re-run and converges" in err
+    assert cluster.kube.get("leases", NS, lease) is None

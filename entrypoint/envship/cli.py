@@ -276,6 +276,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     argv = list(sys.argv[1:] if argv is None else argv)
     console = make_console(argv[0] if argv else "", environ, out, err)
     console.mask(secret_values_in(argv))  # before anything, argparse's own messages included
+    interrupt_on_sigterm()
     try:
         args = build_parser().parse_args(argv)
         return dispatch(args, console, environ)
@@ -297,6 +298,20 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
                               "this is a bug in envship; re-run with ENVSHIP_DEBUG=1 and report the traceback"),
                       "envship internal error")
         return EXIT_FAILED
+
+
+def interrupt_on_sigterm() -> None:
+    """A cancelled GitHub job gets SIGINT, then SIGTERM: both unwind like Ctrl-C, so a deploy releases its
+    lock and says where it stopped instead of dying mid-step."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        pass  # not the main thread (envship used as a library): leave signals to the host program
 
 
 def secret_values_in(argv: Sequence[str]) -> list[str]:
