@@ -543,3 +543,13 @@ def test_cancelled_deploy_releases_its_lock(cluster: Cluster) -> None:
     assert process.returncode == 130
     assert "interrupted; every envship command can be re-run and converges" in err
     assert cluster.kube.get("leases", NS, lease) is None
+
+
+def test_plan_shows_a_job_replacement(cluster: Cluster) -> None:
+    cluster.project.manifest("job.yaml", MIGRATION_JOB)
+    assert cluster.deploy()[0] == 0
+    code, out, err = cluster.run("plan", image=IMAGE_B)
+    assert code == 0, err
+    assert "# replace Job/migrate" in out and "1 to replace (immutable Job template)" in err
+    job = cluster.get("jobs", "migrate")
+    assert job is not None and job["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_A  # untouched

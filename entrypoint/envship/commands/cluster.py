@@ -42,6 +42,7 @@ class Session:
         self.console = console
         self.target = rendering.target
         self.selector = plan.owner_selector(app, self.target.name, self.target.pr)
+        self.replaced: set[str] = set()  # objects deleted and created again (immutable Job templates)
 
     # -- discovery and live state -----------------------------------------------------------------
     def resource_of(self, obj: Mapping[str, Any]) -> ApiResource:
@@ -128,6 +129,7 @@ class Session:
             if obj.kind != "Job" or e.status != 422 or "immutable" not in e.problems[0].message:
                 raise
         res = self.resource_of(obj.obj)
+        self.replaced.add(obj.describe())
         if dry_run:
             return dict(obj.obj)  # what would be created after the replacement
         self.kube.delete(res, obj.namespace, obj.name)

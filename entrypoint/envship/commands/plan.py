@@ -62,7 +62,8 @@ def _plan(session: Session, console: Console) -> int:
         if not text and key in live and plan.changed(live[key], desired.get(key, obj.obj)):
             text = f"  {obj.describe()}: Secret values changed (not shown)\n"
         if text:
-            changed.append((obj.describe(), "create" if key not in live else "update", text))
+            action = "create" if key not in live else "replace" if obj.describe() in session.replaced else "update"
+            changed.append((obj.describe(), action, text))
     pruned = [plan.describe(o) for o in plan.prune_candidates(live.values(), rendering.objects, session.app,
                                                               target.name)]
     for name, action, text in changed:
@@ -70,9 +71,11 @@ def _plan(session: Session, console: Console) -> int:
     for name in pruned:
         console.result(f"# delete {name} (no longer rendered)\n")
     total = len(changed) + len(pruned)
+    replaced = sum(a == "replace" for _, a, _ in changed)
     console.info(f"plan for {target.name} ({target.namespace}): {sum(a == 'create' for _, a, _ in changed)} to "
-                 f"create, {sum(a == 'update' for _, a, _ in changed)} to update, {len(pruned)} to delete, "
-                 f"{len(rendering.objects) - len(changed)} unchanged")
+                 f"create, {sum(a == 'update' for _, a, _ in changed)} to update, "
+                 + (f"{replaced} to replace (immutable Job template), " if replaced else "")
+                 + f"{len(pruned)} to delete, {len(rendering.objects) - len(changed)} unchanged")
     console.set_output("changes", str(total))
     for name, value in (("image", rendering.release.image), ("digest", rendering.release.digest),
                         ("environment", target.name), ("namespace", target.namespace),
