@@ -191,9 +191,20 @@ def from_gke(cluster: str, endpoint: str, environ: Mapping[str, str]) -> Connect
 
 
 def google_credentials(environ: Mapping[str, str]) -> Any:
-    """The file GOOGLE_APPLICATION_CREDENTIALS names (what google-github-actions/auth writes), else
-    google-auth's default chain. Loading the file directly skips default()'s project-id lookup, which
-    the cluster's full name makes unnecessary."""
+    credentials = load_google_credentials(environ)
+    if credentials is None:
+        raise OperationError(
+            "no Google credentials found for the GKE cluster",
+            "in GitHub Actions run google-github-actions/auth (Workload Identity Federation) before envship; "
+            "locally run 'gcloud auth application-default login' or set GOOGLE_APPLICATION_CREDENTIALS")
+    return credentials
+
+
+def load_google_credentials(environ: Mapping[str, str]) -> Any | None:
+    """The file GOOGLE_APPLICATION_CREDENTIALS names (what google-github-actions/auth writes; found in the
+    workspace inside the action's container), else google-auth's default chain; None if there are none.
+    Loading the file directly skips default()'s project-id lookup, a request envship has no use for.
+    Shared by the GKE connection and the Artifact Registry / gcr.io logins."""
     try:
         import google.auth
         from google.auth.exceptions import DefaultCredentialsError
@@ -202,18 +213,14 @@ def google_credentials(environ: Mapping[str, str]) -> Any:
     path = container_path(environ.get("GOOGLE_APPLICATION_CREDENTIALS", ""), environ)
     try:
         if path:
-            credentials = load_credentials_file(path)
-        else:
-            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM])
+            return load_credentials_file(path)
+        credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM])
+        return credentials
     except DefaultCredentialsError as e:
         if path:
             raise OperationError(f"cannot use the Google credentials file {path}: {e}",
                                  "check GOOGLE_APPLICATION_CREDENTIALS and the auth step that wrote it") from e
-        raise OperationError(
-            "no Google credentials found for the GKE cluster",
-            "in GitHub Actions run google-github-actions/auth (Workload Identity Federation) before envship; "
-            "locally run 'gcloud auth application-default login' or set GOOGLE_APPLICATION_CREDENTIALS") from e
-    return credentials
+        return None
 
 
 def load_credentials_file(path: str) -> Any:

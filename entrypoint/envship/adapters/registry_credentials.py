@@ -25,8 +25,6 @@ from ..core.registry import ConfigEntry, DockerConfigError, docker_config_entry,
 from ..errors import OperationError
 from .github_actions import read_input
 
-GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-
 Mask = Callable[[Iterable[str]], None]
 
 
@@ -56,7 +54,7 @@ def find_credential(host: str, environ: Mapping[str, str], mask: Mask) -> Creden
             return Credential("GITHUB_TOKEN", environ.get("GITHUB_ACTOR") or "x-access-token", token)
         notes.append("GITHUB_TOKEN is not set")
     if is_google_registry(host):
-        token, note = google_access_token()
+        token, note = google_access_token(environ)
         if token:
             mask([token])
             return Credential("Google application default credentials", "oauth2accesstoken", token)
@@ -125,21 +123,19 @@ def from_helper(helper: str, host: str, config: Path, mask: Mask, notes: list[st
     return Credential(f"credential helper {program}", username, secret)
 
 
-def google_access_token() -> tuple[str, str]:
+def google_access_token(environ: Mapping[str, str]) -> tuple[str, str]:
     """(token, "") or ("", why not). A failure to refresh existing credentials is an error, not a note."""
-    try:
-        import google.auth
-        import google.auth.exceptions
-        import google.auth.transport.requests
-    except ImportError:
-        return "", "google-auth is not installed (pip install google-auth)"
-    try:
-        credentials, _project = google.auth.default(scopes=[GOOGLE_SCOPE])
-    except google.auth.exceptions.DefaultCredentialsError:
+    import google.auth.exceptions
+    import google.auth.transport.requests
+
+    from .credentials import load_google_credentials
+
+    credentials = load_google_credentials(environ)
+    if credentials is None:
         return "", ("no Google application default credentials (use google-github-actions/auth, "
                     "or gcloud auth application-default login)")
     try:
-        credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+        credentials.refresh(google.auth.transport.requests.Request())
     except google.auth.exceptions.GoogleAuthError as e:
         raise OperationError(f"Google application default credentials could not get an access token: {e}",
                              "check the credentials google-github-actions/auth (or gcloud) set up") from e
