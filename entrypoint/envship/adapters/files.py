@@ -95,13 +95,8 @@ def write_rendered(directory: str, files: dict[str, str]) -> None:
             if old.is_file() and RENDERED_FILE.fullmatch(old.name) and old.name not in files:
                 old.unlink()
         for name, text in files.items():
-            tmp = target / f".{name}.tmp"
             # Secrets (real values with --show-secrets) are readable by their owner only.
-            mode = 0o600 if SECRET_FILE.match(name) else 0o644
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, target / name)
+            write_whole(target / name, text, 0o600 if SECRET_FILE.match(name) else 0o644)
     except OSError as e:
         raise OperationError(f"cannot write rendered manifests to {directory}: {e.strerror or e}",
                              "check that the directory is writable") from e
@@ -110,11 +105,20 @@ def write_rendered(directory: str, files: dict[str, str]) -> None:
 def write_text(path: str, text: str) -> None:
     """Write a small result file (the release record) whole: a reader never sees half of it."""
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
     try:
         if target.parent != Path():
             target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        write_whole(target, text)
     except OSError as e:
         raise OperationError(f"cannot write {path}: {e.strerror or e}", "check that the directory is writable") from e
+
+
+def write_whole(target: Path, text: str, mode: int = 0o644) -> None:
+    """Write through a temporary file renamed over the target, so a reader never sees half a file; the
+    mode is set on the open file, whatever a leftover temporary file from a killed run had."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), mode)
+        handle.write(text)
+    os.replace(tmp, target)

@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from ..errors import UsageError
 
 
-def run_url(environ: Mapping[str, str]) -> str:
+def run_url(environ: Mapping[str, str], attempt: bool = True) -> str:
+    """The workflow run's URL; with `attempt`, of this attempt (a re-run has its own)."""
     server, repo, run_id = (environ.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
     if not (server and repo and run_id):
         return ""
     url = f"{server.rstrip('/')}/{repo}/actions/runs/{run_id}"
-    attempt = environ.get("GITHUB_RUN_ATTEMPT", "")
-    return f"{url}/attempts/{attempt}" if attempt else url
+    number = environ.get("GITHUB_RUN_ATTEMPT", "") if attempt else ""
+    return f"{url}/attempts/{number}" if number else url
 
 
 def git_sha(environ: Mapping[str, str]) -> str:
