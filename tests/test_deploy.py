@@ -553,3 +553,10 @@ def test_plan_shows_a_job_replacement(cluster: Cluster) -> None:
     assert "# replace Job/migrate" in out and "1 to replace (immutable Job template)" in err
     job = cluster.get("jobs", "migrate")
     assert job is not None and job["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_A  # untouched
+
+
+def test_bad_lease_duration_is_refused_before_anything_changes(cluster: Cluster) -> None:
+    code, _, err = cluster.deploy(extra_environ={"ENVSHIP_LEASE_SECONDS": "30s"})
+    assert code == 2
+    assert "ENVSHIP_LEASE_SECONDS must be a whole number of seconds, not '30s'" in err and "hint:" in err
+    assert cluster.kube.get("namespaces", None, NS) is None

@@ -15,7 +15,7 @@ from ..core.health import HealthRules
 from ..core.naming import sanitize_label
 from ..core.plan import ReleaseRecord
 from ..core.render import RenderedObject, Rendering
-from ..errors import OperationError, Problem
+from ..errors import OperationError, Problem, UsageError
 from . import render as render_command
 from .cluster import ApplyResult, Session
 from .rollout import Rollout, Verdict
@@ -32,15 +32,24 @@ class DeployOptions:
 
 
 def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> int:
+    lease = lease_seconds(environ)  # bad input is refused before anything is touched
     rendering = render_command.build_rendering(opts.render, environ, console, verify=opts.verify_image)
     environment = rendering.target.environment
     connection = credentials.connect(environment, environ)
     console.mask(connection.secrets)
     kube = Kube(connection)
     try:
-        return Deploy(kube, rendering, rendering.app, opts, console, environ).run()
+        return Deploy(kube, rendering, rendering.app, opts, console, environ, lease).run()
     finally:
         kube.close()
+
+
+def lease_seconds(environ: Mapping[str, str]) -> int:
+    text = environ.get("ENVSHIP_LEASE_SECONDS", "30")
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"ENVSHIP_LEASE_SECONDS must be a whole number of seconds, not {text!r}",
+                         "unset it for the default of 30 s")
+    return int(text)
 
 
 def lock_name(app: str, environment: str) -> str:
@@ -49,8 +58,9 @@ def lock_name(app: str, environment: str) -> str:
 
 class Deploy:
     def __init__(self, kube: Kube, rendering: Rendering, app: str, opts: DeployOptions, console: Console,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], lease_seconds: int = 30) -> None:
         self.kube = kube
+        self.lease_seconds = lease_seconds
         self.rendering = rendering
         self.app = app
         self.opts = opts
@@ -74,7 +84,7 @@ class Deploy:
             self.session.check_kinds(objects)
             self.prepare_namespace(objects)
         lock = DeployLock(self.kube, env.namespace, lock_name(self.app, env.name), self.holder(),
-                          int(self.environ.get("ENVSHIP_LEASE_SECONDS", "30")))
+                          self.lease_seconds)
         lock.acquire(self.opts.lock_timeout, lambda who: self.console.info(f"waiting for the deploy lock: {who}"))
         try:
             return self.deploy(objects)
@@ -82,7 +92,7 @@ class Deploy:
             lock.release()
 
     def holder(self) -> str:
-        url = runtime.run_url(self.environ).split("/attempts/")[0]  # a re-run attempt is the same deploy
+        url = runtime.run_url(self.environ, attempt=False)  # a re-run attempt is the same deploy
         job = self.environ.get("GITHUB_JOB", "")
         return holder_identity(f"{url}#{job}" if url else "")
 
