@@ -240,7 +240,7 @@ def test_foreign_object_is_refused_and_nothing_is_applied(cluster: Cluster) -> N
                         "spec": {"ports": [{"port": 80}]}}, manager="kubectl")
     code, _, err = cluster.deploy()
     assert code == 1
-    assert "Service/web in namespace hello-staging already exists and is managed by" in err
+    assert "Service/web in namespace hello-staging already exists and belongs to someone else" in err
     assert "adopt: true" in err
     assert cluster.get("deployments", "web") is None and cluster.configmaps() == []
 
@@ -265,7 +265,7 @@ def test_plan_shows_changes_without_making_them(cluster: Cluster) -> None:
     assert code == 0, err
     assert "# update Deployment/web" in out and "# create ConfigMap/hello-env-" in out
     assert "# create Secret/hello-secrets-" in out and "<redacted>" in out
-    assert "# delete ConfigMap/hello-env-" in out
+    assert "# DELETE ConfigMap/hello-env-" in out
     assert "plan-secret-value" not in out.replace("::add-mask::plan-secret-value", "") + err
     assert "2 to create, 1 to update, 1 to delete" in err
     outputs = parse_github_output((cluster.project.root / "out.txt").read_text())

@@ -1,7 +1,8 @@
-"""Pure deploy logic: rollout health verdicts, ownership, prune selection, diffs, release records."""
+"""Pure deploy logic: rollout health verdicts, diffs, release records (ownership: test_ownership.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -113,17 +114,6 @@ def cm(name: str, labels: dict[str, str] | None = None, **extra: Any) -> dict[st
             "metadata": {"name": name, "namespace": "hello-staging", "labels": dict(labels or {})}, **extra}
 
 
-def test_prune_takes_only_owned_unrendered_objects_and_never_records() -> None:
-    from envship.core.render import RenderedObject
-
-    live = [cm("hello-env-new", LABELS), cm("hello-env-old", LABELS), cm("someone-elses"),
-            cm("other-env", {**LABELS, "envship.dev/environment": "production"}),
-            {**cm("envship.hello.staging.v1", {**LABELS, plan.RECORD_LABEL: "release"}), "kind": "Secret"}]
-    rendered = [RenderedObject(cm("hello-env-new", LABELS))]
-    assert [o["metadata"]["name"] for o in plan.prune_candidates(live, rendered, "hello", "staging")] == \
-        ["hello-env-old"]
-
-
 def test_diff_hides_bookkeeping_release_annotations_and_secret_values() -> None:
     live = cm("x", LABELS, data={"A": "1"})
     live["metadata"].update(resourceVersion="41", uid="u", managedFields=[{"manager": "envship"}],
@@ -141,11 +131,28 @@ def test_diff_hides_bookkeeping_release_annotations_and_secret_values() -> None:
     assert plan.changed(secret_live, secret_new)                   # ...but the change is still known
 
 
-def test_release_record_round_trips() -> None:
+def test_release_record_round_trips_without_secret_values() -> None:
+    from envship.core.ownership import ApplySet
+
+    applyset = ApplySet("hello", "staging", "hello-staging")
+    salt = plan.record_salt(applyset)
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": "hello-secrets-1", "namespace": "hello-staging"},
+              "data": {"TOKEN": "c2VjcmV0LXZhbHVl"}}
     record = plan.ReleaseRecord(3, "ghcr.io/acme/hello@sha256:" + "a" * 64, "sha256:" + "a" * 64, "abc",
                                 "https://github.com/acme/hello/actions/runs/1", "2026-11-26T08:00:00Z",
-                                [cm("hello-env-1", LABELS, data={"A": "1"})])
-    secret = plan.release_record_object(record, "hello", "staging", "hello-staging", None)
-    assert secret["metadata"]["name"] == "envship.hello.staging.v3"
-    assert secret["metadata"]["labels"][plan.RECORD_LABEL] == "release"
-    assert plan.decode_release_record(secret) == record
+                                [cm("hello-env-1", LABELS, data={"A": "1"}), plan.without_secret_values(secret, salt)],
+                                applyset.id)
+    stored = plan.release_record_object(record, applyset)
+    assert stored["metadata"]["name"] == "envship.hello.staging.v3"
+    assert stored["metadata"]["labels"][plan.RECORD_LABEL] == "release"
+    decoded = plan.decode_release_record(stored)
+    assert decoded == record and not decoded.holds_secret_values()
+    kept = decoded.objects[1]
+    assert "data" not in kept and plan.values_left_out(kept)
+    assert kept["metadata"]["annotations"][plan.VALUES_HASH] == plan.values_fingerprint(secret, salt)
+    assert "c2VjcmV0LXZhbHVl" not in json.dumps(stored) and "secret-value" not in json.dumps(decoded.objects)
+    string_data = {**secret, "stringData": {"TOKEN": "secret-value"}}
+    del string_data["data"]
+    # stringData counts as the server stores it: base64 under data
+    assert plan.values_fingerprint(string_data, salt) == plan.values_fingerprint(secret, salt)

@@ -42,8 +42,11 @@ with server-side apply in dependency order (objects of one tier in parallel), wa
 workload is healthy (watch-based; fails fast on CrashLoopBackOff, ImagePullBackOff, missing
 Secret keys, unschedulable pods, or the progress deadline), prune what is no longer rendered,
 and record the release. On failure the previous healthy release is re-applied (always for
-protected environments; --no-rollback opts out elsewhere). Objects that exist without envship's
-ownership labels are never taken over (unless the environment sets 'adopt: true')."""
+protected environments; --no-rollback opts out elsewhere). The deploy's objects are one ApplySet
+(applyset.kubernetes.io labels, parent Secret envship.<app>.<env>): objects of anyone else are never
+changed or pruned, nor taken over (unless the environment sets 'adopt: true'), an existing namespace
+envship did not create is used as it is, and a prune of most of the app stops the deploy unless
+--allow-mass-prune."""
 
 BUILD_HELP = """\
 Build the app image once, push it, and print the one immutable thing deploy jobs take: REPO@sha256:D,
@@ -114,12 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
         description=PLAN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_options(plan)
     add_image_check_options(plan)
+    add_mass_prune_option(plan)
 
     deploy = commands.add_parser(
         "deploy", help="apply to the cluster, wait until healthy, prune; roll back on failure",
         description=DEPLOY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_options(deploy)
     add_image_check_options(deploy)
+    add_mass_prune_option(deploy)
     deploy.add_argument("--timeout", type=duration, default=600.0, metavar="DURATION",
                         help="how long the rollout may take before it counts as failed (default 10m)")
     deploy.add_argument("--no-rollback", action="store_true",
@@ -204,6 +209,12 @@ def add_image_check_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-image-check", action="store_true",
                         help="do not check that the digest exists in the registry before touching the cluster "
                              "(for registries only the cluster can reach)")
+
+
+def add_mass_prune_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-mass-prune", action="store_true",
+                        help="let a deploy prune more than half of the app's objects, every workload, or a "
+                             "Namespace envship created (otherwise it stops before changing anything)")
 
 
 def add_allow_tag_option(parser: argparse.ArgumentParser) -> None:
@@ -365,12 +376,12 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
         from .commands import deploy, plan
 
         opts = deploy.DeployOptions(render_options(args, console, environ),
-                                    verify_image=not args.skip_image_check)
+                                    verify_image=not args.skip_image_check, allow_mass_prune=args.allow_mass_prune)
         if args.command == "plan" or args.dry_run:
             return plan.run(opts, console, environ)
         opts = deploy.DeployOptions(opts.render, verify_image=opts.verify_image, timeout=args.timeout,
-                                    no_rollback=args.no_rollback,
-                                    lock_timeout=args.lock_timeout, crashloop_restarts=args.crashloop_restarts)
+                                    no_rollback=args.no_rollback, lock_timeout=args.lock_timeout,
+                                    crashloop_restarts=args.crashloop_restarts, allow_mass_prune=args.allow_mass_prune)
         return deploy.run(opts, console, environ)
     if args.command == "build":
         from .commands import build

@@ -92,3 +92,10 @@ class OperationError(EnvshipError):
 
     def __init__(self, message: str, hint: str = "", location: Location | None = None) -> None:
         super().__init__(_single(message, hint, location), exit_code=EXIT_FAILED, title="envship failed")
+
+
+class RefusedError(EnvshipError):
+    """A safety check stopped a command before it changed anything (a sweeping prune); exit code 2."""
+
+    def __init__(self, message: str, hint: str = "", location: Location | None = None) -> None:
+        super().__init__(_single(message, hint, location), exit_code=EXIT_USAGE, title="deploy refused")

@@ -11,6 +11,10 @@ from ..core.yamlsrc import YamlDoc, YamlSyntaxError, parse_documents
 from ..errors import ConfigError, Location, ManifestError, OperationError, Problem
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+MiB = 1024 * 1024
+MAX_CONFIG_BYTES = 1 * MiB        # envship.yaml is a page of settings
+MAX_MANIFEST_BYTES = 16 * MiB     # the largest public CRD bundles are a few MiB
+MAX_MANIFESTS_BYTES = 64 * MiB    # all manifest files together
 RENDERED_FILE = re.compile(r"\d{4}-[a-z0-9.-]+\.yaml")
 SECRET_FILE = re.compile(r"\d{4}-secret-")
 
@@ -27,7 +31,9 @@ def read_config(path: str) -> Config:
     file = Path(path)
     shown = display_path(file)
     try:
-        text = file.read_bytes().decode("utf-8")
+        text = read_bounded(file, MAX_CONFIG_BYTES, shown, "the config file").decode("utf-8")
+    except TooLarge as e:
+        raise ConfigError([e.problem]) from e
     except FileNotFoundError as e:
         raise ConfigError([Problem(f"config file {shown} not found", None,
                                    "run envship from the repository root, or pass --config PATH")]) from e
@@ -59,13 +65,49 @@ def manifest_files(config: Config) -> list[Path]:
     return files
 
 
+class TooLarge(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def read_bounded(path: Path, limit: int, shown: str, what: str) -> bytes:
+    """The file's bytes, refusing at once (from its size, without reading it) one over `limit`. Previews
+    read manifests from pull requests: a huge file must not tie up the runner."""
+    size = path.stat().st_size
+    data = b""
+    if size <= limit:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)  # a file that grows meanwhile is still cut off
+        size = max(size, len(data))
+    if size > limit:
+        raise TooLarge(Problem(f"{what} is {_mib(size)}; envship reads at most {_mib(limit)}", Location(shown),
+                               "split it into smaller files, or leave generated data (large CRD bundles, "
+                               "binary blobs) out of the manifests"))
+    return data
+
+
+def _mib(size: int) -> str:
+    return f"{size / MiB:.1f} MiB" if size >= MiB else f"{size:,} bytes"
+
+
 def read_manifests(config: Config) -> list[YamlDoc]:
     docs: list[YamlDoc] = []
     problems: list[Problem] = []
-    for path in manifest_files(config):
+    paths = manifest_files(config)
+    total = sum(_size(p) for p in paths)
+    if total > MAX_MANIFESTS_BYTES:
+        raise ManifestError([Problem(
+            f"the manifests in '{config.manifests}' hold {_mib(total)} in {len(paths)} files; envship reads at "
+            f"most {_mib(MAX_MANIFESTS_BYTES)}", config.manifests_location,
+            "point 'manifests' at the app's own manifests only")])
+    for path in paths:
         shown = display_path(path)
         try:
-            docs.extend(parse_documents(path.read_bytes().decode("utf-8"), shown))
+            data = read_bounded(path, MAX_MANIFEST_BYTES, shown, "the manifest")
+            docs.extend(parse_documents(data.decode("utf-8"), shown))
+        except TooLarge as e:
+            problems.append(e.problem)
         except YamlSyntaxError as e:
             problems.extend(e.problems)
         except UnicodeDecodeError as e:
@@ -75,6 +117,13 @@ def read_manifests(config: Config) -> list[YamlDoc]:
     if problems:
         raise ManifestError(problems)
     return docs
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reported when it is read
 
 
 def not_utf8(shown: str, e: UnicodeDecodeError) -> Problem:

@@ -91,6 +91,7 @@ class Kube:
             self.session.cert = connection.cert
         self._discovery: dict[str, dict[str, ApiResource]] = {}
         self._discovery_lock = threading.Lock()
+        self._preferred: dict[str, str | None] = {}
         self.requests_made = 0
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -160,6 +161,22 @@ class Kube:
                             404, "NotFound")
         return found
 
+    def preferred_version(self, group: str) -> str | None:
+        """The group/version the server prefers for an API group (`apps` -> `apps/v1`), or None when it
+        does not serve the group. ApplySet parents name group-kinds without a version."""
+        if not group:
+            return "v1"
+        with self._discovery_lock:
+            if group in self._preferred:
+                return self._preferred[group]
+        response = self.request("GET", f"/apis/{quote(group, safe='')}", ok_missing=True)
+        version = None
+        if response is not None:
+            version = ((response.json().get("preferredVersion") or {}).get("groupVersion")) or None
+        with self._discovery_lock:
+            self._preferred[group] = version
+        return version
+
     def discover(self, api_versions: Iterable[str]) -> None:
         """Discover several group/versions at once (one request each, in parallel)."""
         with self._discovery_lock:
@@ -222,14 +239,23 @@ class Kube:
                 return items, str(meta.get("resourceVersion", ""))
             params["continue"] = meta["continue"]
 
-    def delete(self, res: ApiResource, namespace: str | None, name: str, dry_run: bool = False) -> bool:
+    def delete(self, res: ApiResource, namespace: str | None, name: str, dry_run: bool = False,
+               uid: str = "") -> bool:
+        """Delete (background propagation); with `uid`, only that very object (a precondition: an object
+        deleted and created again under the same name meanwhile answers 409 Conflict instead)."""
         params = {"propagationPolicy": "Background"}
         if dry_run:
             params["dryRun"] = "All"
-        return self.request("DELETE", res.path(namespace, name), params=params, ok_missing=True) is not None
+        body = None
+        if uid:
+            body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background",
+                    "preconditions": {"uid": uid}}
+        return self.request("DELETE", res.path(namespace, name), params=params, body=body,
+                            ok_missing=True) is not None
 
     def create(self, res: ApiResource, namespace: str | None, obj: Mapping[str, Any]) -> dict[str, Any]:
-        response = self.request("POST", res.path(namespace), body=obj)
+        """POST: creates, or answers 409 AlreadyExists (never changes an existing object)."""
+        response = self.request("POST", res.path(namespace), params={"fieldManager": FIELD_MANAGER}, body=obj)
         assert response is not None
         return dict(response.json())
 

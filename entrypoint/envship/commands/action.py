@@ -66,7 +66,9 @@ def run_deploy(command: str, render_opts: RenderOptions, console: Console, envir
         raise UsageError(f"input 'rollback' must be true or false, not {rollback!r}")
     opts = deploy.DeployOptions(render_opts, verify_image=not flag(environ, "skip-image-check"),
                                 timeout=seconds("timeout", "10m"), no_rollback=rollback == "false",
-                                lock_timeout=seconds("lock-timeout", "10m"))
+                                lock_timeout=seconds("lock-timeout", "10m"),
+                                allow_mass_prune=flag(environ, "allow-mass-prune"),
+                                allow_mass_prune_flag="the input allow-mass-prune: true")
     if command == "plan":
         return plan.run(opts, console, environ)
     return deploy.run(opts, console, environ)

@@ -1,8 +1,8 @@
 """What deploy and plan share: a connected cluster session for one rendering.
 
-Requests stay at one per object plus a constant: discovery once per group/version used, one list per
-kind for the live state (ownership check, prune, diff), one server-side apply per object (objects of a
-tier in parallel), one watch per waited kind.
+Requests stay at one per object plus a constant: discovery once per group/version used, the applyset's
+parent, one list per kind for the live state (ownership check, prune, diff), one server-side apply per
+object (objects of a tier in parallel), one watch per waited kind.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import __version__
 from ..adapters.console import Console
 from ..adapters.kube import ApiResource, Kube, KubeError
-from ..core import plan
-from ..core.plan import Key, ReleaseRecord, key_of
+from ..core import ownership, plan
+from ..core.ownership import PART_OF, Decision, Inventory, Key, describe, group_kind, key_of
+from ..core.plan import ReleaseRecord
 from ..core.render import RenderedObject, Rendering
 from ..errors import OperationError, Problem
 
@@ -34,14 +36,27 @@ class ApplyResult:
         return sum(1 for _, o in self.applied if o == outcome)
 
 
+@dataclass
+class Survey:
+    """The cluster as this deploy finds it, and what follows for ownership."""
+
+    parent: dict[str, Any] | None
+    live: dict[Key, dict[str, Any]]
+    inventory: Inventory
+    decision: Decision
+
+
 class Session:
-    def __init__(self, kube: Kube, rendering: Rendering, app: str, console: Console) -> None:
+    def __init__(self, kube: Kube, rendering: Rendering, app: str, console: Console,
+                 environ: Mapping[str, str] | None = None) -> None:
         self.kube = kube
         self.rendering = rendering
         self.app = app
         self.console = console
         self.target = rendering.target
-        self.selector = plan.owner_selector(app, self.target.name, self.target.pr)
+        self.applyset = self.target.applyset(app)
+        self.repository = (environ or {}).get("GITHUB_REPOSITORY", "")
+        self.selector = f"{PART_OF}={self.applyset.id}"  # the members, as kubectl would select them
         self.replaced: set[str] = set()  # objects deleted and created again (immutable Job templates)
 
     # -- discovery and live state -----------------------------------------------------------------
@@ -63,9 +78,6 @@ class Session:
                                         obj.source, e.problems[0].hint))
         if problems:
             raise OperationError(problems[0].message, problems[0].hint, problems[0].location)
-
-    def namespace_exists(self) -> bool:
-        return self.namespace() is not None
 
     def namespace(self) -> dict[str, Any] | None:
         res = self.kube.resource("v1", "Namespace")
@@ -93,6 +105,68 @@ class Session:
                 for item in items:
                     live[key_of(item)] = item
         return live
+
+    # -- ownership --------------------------------------------------------------------------------
+    def parent(self) -> dict[str, Any] | None:
+        return self.kube.get(self.kube.resource("v1", "Secret"), self.target.namespace, self.applyset.name)
+
+    def survey(self, objects: Sequence[RenderedObject], previous: ReleaseRecord | None,
+               namespace_exists: bool = True) -> Survey:
+        """The parent, the live state of every kind that matters (rendered, in the last release, in the
+        parent's inventory) and the ownership decision for `objects`."""
+        adopt = self.target.environment.adopt
+        parent = self.parent() if namespace_exists else None
+        problem = self.applyset.parent_problem(parent, self.repository, adopt)
+        if problem is not None:
+            raise OperationError(problem.message, problem.hint)
+        legacy: frozenset[Key] = frozenset()
+        if previous is not None and not previous.applyset:  # a deploy made before ApplySets: migrate it
+            legacy = frozenset(key_of(o) for o in previous.objects)
+        kinds = {(str(o.obj["apiVersion"]), o.kind) for o in objects}
+        if previous is not None:
+            kinds |= {(str(o["apiVersion"]), str(o["kind"])) for o in previous.objects}
+        kinds |= self.inventory_kinds(parent, {k for _, k in kinds})
+        live = self.live_state(kinds) if namespace_exists else self.cluster_scoped_state(objects)
+        inventory = Inventory(self.applyset, legacy)
+        return Survey(parent, live, inventory, ownership.decide(inventory, objects, live, adopt))
+
+    def inventory_kinds(self, parent: Mapping[str, Any] | None, known: set[str]) -> set[tuple[str, str]]:
+        """(apiVersion, kind) of the group-kinds the parent lists that neither the rendering nor the last
+        release names (the parent is the inventory kubectl would prune from)."""
+        found = set()
+        for entry in ownership.parent_group_kinds(parent):
+            kind, _, group = entry.partition(".")
+            if kind in known:
+                continue
+            version = self.kube.preferred_version(group)
+            if version is not None:
+                found.add((version, kind))
+        return found
+
+    def cluster_scoped_state(self, objects: Sequence[RenderedObject]) -> dict[Key, dict[str, Any]]:
+        """Before the namespace exists nothing namespaced can: only cluster-scoped objects may be in the
+        way (one GET each; usually there are none)."""
+        live: dict[Key, dict[str, Any]] = {}
+        for obj in objects:
+            res = self.resource_of(obj.obj)
+            if res.namespaced or (obj.kind == "Namespace" and obj.name == self.target.namespace):
+                continue
+            current = self.kube.get(res, None, obj.name)
+            if current is not None:
+                current.setdefault("kind", obj.kind)
+                current.setdefault("apiVersion", obj.obj["apiVersion"])
+                live[key_of(current)] = current
+        return live
+
+    def apply_parent(self, group_kinds: set[str]) -> None:
+        """The applyset's parent with its inventory: before members are applied it lists every group-kind
+        that may hold one (old and new), after a prune only the current ones (KEP-3659's order)."""
+        tooling = f"envship/{__version__}"
+        self.kube.apply(self.applyset.parent(group_kinds, tooling, self.repository))
+
+    @staticmethod
+    def group_kinds(objects: Iterable[Mapping[str, Any]]) -> set[str]:
+        return {group_kind(o) for o in objects}
 
     # -- apply ------------------------------------------------------------------------------------
     def apply_all(self, objects: Sequence[RenderedObject], live: Mapping[Key, Mapping[str, Any]],
@@ -143,19 +217,27 @@ class Session:
         return self.kube.apply(obj.obj)
 
     # -- prune ------------------------------------------------------------------------------------
-    def prune(self, live: Mapping[Key, Mapping[str, Any]], keep: Sequence[RenderedObject],
-              dry_run: bool = False) -> list[str]:
+    def prune(self, members: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Delete members of this applyset that are no longer rendered, each by its uid: an object deleted
+        and created again by someone else meanwhile is not this deploy's to delete."""
         removed = []
-        for obj in plan.prune_candidates(live.values(), keep, self.app, self.target.name):
+        for obj in members:
             res = self.resource_of(obj)
-            self.kube.delete(res, obj["metadata"].get("namespace"), obj["metadata"]["name"], dry_run=dry_run)
-            removed.append(plan.describe(obj))
+            meta = obj["metadata"]
+            try:
+                self.kube.delete(res, meta.get("namespace"), meta["name"], uid=str(meta.get("uid", "")))
+            except KubeError as e:
+                if e.status != 409:
+                    raise
+                self.console.info(f"  {describe(obj)} was replaced meanwhile by someone else: left alone")
+                continue
+            removed.append(describe(obj))
         return removed
 
     # -- release records --------------------------------------------------------------------------
     def releases(self) -> list[tuple[int, dict[str, Any]]]:
         res = self.kube.resource("v1", "Secret")
-        items, _ = self.kube.list(res, self.target.namespace, f"{self.selector},{plan.RECORD_LABEL}=release")
+        items, _ = self.kube.list(res, self.target.namespace, plan.record_selector(self.applyset))
         numbered = [(int(i["metadata"]["labels"].get("envship.dev/revision", "0")), i) for i in items]
         return sorted(numbered, key=lambda pair: pair[0])
 
@@ -171,13 +253,36 @@ class Session:
             return None
 
     def record_release(self, record: ReleaseRecord) -> None:
-        obj = plan.release_record_object(record, self.app, self.target.name, self.target.namespace,
-                                         self.target.pr)
-        self.kube.apply(obj)
+        """Write the record, keep the last KEEP_RELEASES, and take the secret values out of records that
+        an earlier envship version wrote with them (after a rotation they must not live on)."""
+        self.kube.apply(plan.release_record_object(record, self.applyset))
         res = self.kube.resource("v1", "Secret")
-        for revision, old in self.releases()[:-KEEP_RELEASES]:
+        releases = self.releases()
+        for revision, old in releases[:-KEEP_RELEASES]:
             if revision < record.revision:
                 self.kube.delete(res, self.target.namespace, old["metadata"]["name"])
+        purged = 0
+        salt = plan.record_salt(self.applyset)
+        for revision, old in releases[-KEEP_RELEASES:]:
+            try:
+                stored = plan.decode_release_record(old)
+            except (ValueError, TypeError, KeyError):
+                continue  # unreadable: left as it is (rollback skips it too)
+            if revision == record.revision or not stored.holds_secret_values():
+                continue
+            stored.objects = [plan.without_secret_values(o, salt) for o in stored.objects]
+            self.kube.apply(plan.release_record_object(stored, self.applyset))
+            purged += 1
+        if purged:
+            self.console.info(f"removed secret values from {purged} release record(s) an earlier envship version "
+                              "wrote with them")
+
+    def new_record(self, revision: int, objects: Sequence[Mapping[str, Any]]) -> ReleaseRecord:
+        release = self.rendering.release
+        salt = plan.record_salt(self.applyset)
+        return ReleaseRecord(revision, release.image, release.digest, release.git_sha, release.run_url,
+                             release.time,
+                             [plan.without_secret_values(o, salt) for o in objects], self.applyset.id)
 
 
 def _outcome(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""`envship deploy`: render, lock, apply in tiers, wait (fast-fail), prune, record; roll back on failure."""
+"""`envship deploy`: render, lock, check ownership, apply in tiers, wait (fast-fail), prune, record; roll back
+on failure. What the deploy may change and prune is its applyset's (core/ownership.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ from typing import Any
 
 from ..adapters import credentials, runtime
 from ..adapters.console import Console
-from ..adapters.kube import Kube
+from ..adapters.kube import Kube, KubeError
 from ..adapters.kube_lease import DeployLock, holder_identity
-from ..core import plan
+from ..core import ownership, plan
 from ..core.health import HealthRules
 from ..core.naming import sanitize_label
+from ..core.ownership import key_of
 from ..core.plan import ReleaseRecord
 from ..core.render import RenderedObject, Rendering
-from ..errors import OperationError, Problem, UsageError
+from ..errors import OperationError, Problem, RefusedError, UsageError
 from . import render as render_command
-from .cluster import ApplyResult, Session
+from .cluster import ApplyResult, Session, Survey
 from .rollout import Rollout, Verdict
 
 
@@ -29,6 +31,8 @@ class DeployOptions:
     no_rollback: bool = False
     lock_timeout: float = 600.0
     crashloop_restarts: int = 1
+    allow_mass_prune: bool = False  # prune most of the app (or all of its workloads, or a Namespace)
+    allow_mass_prune_flag: str = "--allow-mass-prune"  # how the user sets it (the action: input allow-mass-prune)
 
 
 def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> int:
@@ -67,9 +71,9 @@ class Deploy:
         self.console = console
         self.environ = environ
         self.target = rendering.target
-        self.session = Session(kube, rendering, app, console)
+        self.session = Session(kube, rendering, app, console, environ)
         self.rules = HealthRules(crashloop_restarts=opts.crashloop_restarts)
-        self.namespace_outcomes: list[tuple[str, str]] = []
+        self.namespace_created = False
 
     @property
     def rollback_enabled(self) -> bool:
@@ -97,43 +101,72 @@ class Deploy:
         return holder_identity(f"{url}#{job}" if url else "")
 
     def prepare_namespace(self, objects: Sequence[RenderedObject]) -> None:
-        """The lock lives in the namespace, so it must exist first: apply a rendered Namespace now."""
-        current = self.session.namespace()
-        exists = current is not None
-        namespace_objects = [o for o in objects if o.kind == "Namespace"]
-        for obj in namespace_objects:
-            applied = self.kube.apply(obj.obj)
-            outcome = "configured" if plan.changed(current, applied) else "unchanged"
-            outcome = outcome if exists else "created"
-            self.namespace_outcomes.append((obj.describe(), outcome))
-            self.console.info(f"  {obj.describe()} {outcome}")
-        if not namespace_objects and not exists:
+        """The lock lives in the namespace, so it must exist before anything else. A missing one is
+        created (POST: never an existing namespace) with the applyset's label, which is how envship
+        remembers that the namespace is its own; an existing one is left alone until the ownership
+        check under the lock has passed."""
+        if self.session.namespace() is not None:
+            return
+        namespace = next((o for o in objects if o.kind == "Namespace" and o.name == self.target.namespace), None)
+        if namespace is None:
             raise OperationError(
                 f"namespace {self.target.namespace} does not exist in {self.kube.connection.description}",
                 f"create it, or set 'create-namespace: true' on environment '{self.target.name}'")
+        # nothing namespaced can be in the way yet, but cluster-scoped objects can: check them first
+        survey = self.session.survey(objects, None, namespace_exists=False)
+        self.refuse_foreign(survey.decision)
+        try:
+            self.kube.create(self.session.resource_of(namespace.obj), None, namespace.obj)
+        except KubeError as e:
+            if e.status != 409:
+                raise
+            return  # created meanwhile by someone else: judged under the lock like any existing namespace
+        self.namespace_created = True
+        self.console.info(f"  {namespace.describe()} created")
+
+    def refuse_foreign(self, decision: ownership.Decision) -> None:
+        foreign = decision.foreign
+        if foreign:
+            more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+            raise OperationError(foreign[0].message + more, foreign[0].hint, foreign[0].location)
+
+    def check_ownership(self, survey: Survey) -> None:
+        """Everything that must hold before the first write under the lock."""
+        decision = survey.decision
+        self.refuse_foreign(decision)
+        if not self.opts.allow_mass_prune:
+            sweeping = ownership.sweeping_prune(decision, self.app, self.target.namespace)
+            if sweeping is not None:
+                raise RefusedError(f"this deploy stops before changing anything: {sweeping.message}",
+                                   sweeping.hint.replace("allow-mass-prune", self.opts.allow_mass_prune_flag))
+        for note in decision.notes:
+            self.console.info(f"note: {note}")
+        for name in decision.adopted:
+            self.console.info(f"  {name} adopted (adopt: true): envship owns it from now on")
 
     def deploy(self, objects: Sequence[RenderedObject]) -> int:
         previous = self.session.latest_release()
-        kinds = {(str(o.obj["apiVersion"]), o.kind) for o in objects}
-        if previous is not None:
-            kinds |= {(str(o["apiVersion"]), str(o["kind"])) for o in previous.objects}
-        live = self.session.live_state(kinds)
-        foreign = plan.foreign_objects(self.rendering, live, self.app, self.target.environment.adopt)
-        if foreign:
-            raise OperationError(foreign[0].message + (f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""),
-                                 foreign[0].hint, foreign[0].location)
-        with self.console.group(f"apply {len(objects)} objects to {self.target.namespace}"):
-            result, _ = self.session.apply_all([o for o in objects if o.kind != "Namespace"], live)
+        survey = self.session.survey(objects, previous)
+        self.check_ownership(survey)
+        decision = survey.decision
+        members = self.session.group_kinds(o.obj for o in decision.apply)
+        known = members | self.session.group_kinds(decision.members) | ownership.parent_group_kinds(survey.parent)
+        with self.console.group(f"apply {len(decision.apply)} objects to {self.target.namespace}"):
+            self.session.apply_parent(known)  # the inventory first: a crash after this still finds everything
+            result, _ = self.session.apply_all(decision.apply, survey.live)
+            if self.namespace_created:
+                result.applied = [(n, "created" if n == f"Namespace/{self.target.namespace}" else o)
+                                  for n, o in result.applied]
             self.report_apply(result)
-        result.applied[:0] = self.namespace_outcomes
         if result.failed:
             raise self.apply_failure(result)
         with self.console.group("wait for the rollout"):
-            verdict = self.wait([o.obj for o in objects])
+            verdict = self.wait([o.obj for o in decision.apply])
         if verdict.ok:
-            pruned = self.session.prune(live, objects)
+            pruned = self.session.prune(decision.prune)
+            self.session.apply_parent(members)
             revision = (previous.revision if previous else 0) + 1
-            self.session.record_release(self.release_record(revision, objects))
+            self.session.record_release(self.session.new_record(revision, [o.obj for o in decision.apply]))
             self.report_success(result, pruned, revision)
             return 0
         self.report_failure(verdict)
@@ -148,11 +181,6 @@ class Deploy:
             rollout.explain(verdict)
         return verdict
 
-    def release_record(self, revision: int, objects: Sequence[RenderedObject]) -> ReleaseRecord:
-        release = self.rendering.release
-        return ReleaseRecord(revision, release.image, release.digest, release.git_sha, release.run_url,
-                             release.time, [o.obj for o in objects])
-
     # -- rollback -----------------------------------------------------------------------------------
     def roll_back(self, previous: ReleaseRecord | None, verdict: Verdict) -> None:
         if not self.rollback_enabled:
@@ -163,18 +191,22 @@ class Deploy:
             return
         self.console.info(f"rolling back to revision {previous.revision} ({previous.image})")
         with self.console.group(f"roll back to revision {previous.revision}"):
-            restored = [RenderedObject(o) for o in previous.objects]
-            live = self.session.live_state({(str(o["apiVersion"]), str(o["kind"])) for o in previous.objects}
-                                           | {(str(o.obj["apiVersion"]), o.kind) for o in self.rendering.objects})
-            result, _ = self.session.apply_all(restored, live)
-            if result.failed:
-                self.console.error(Problem(f"rollback failed to apply {result.failed[0][0]}: {result.failed[0][1]}",
+            restored = [RenderedObject(plan.as_member(o, self.session.applyset)) for o in previous.objects]
+            survey = self.session.survey(restored, previous)
+            decision = survey.decision
+            # Secrets are recorded without their values: they are left as they are, and checked
+            kept = [o for o in decision.apply if plan.values_left_out(o.obj)]
+            result, _ = self.session.apply_all([o for o in decision.apply if o not in kept], survey.live)
+            self.check_kept_secrets(kept, survey)
+            if result.failed or decision.foreign:
+                failed = result.failed[0] if result.failed else (decision.foreign[0].message, "")
+                self.console.error(Problem(f"rollback failed to apply {failed[0]}: {failed[1]}".rstrip(": "),
                                            None, "fix the cluster by hand or deploy a known-good digest"),
                                    "rollback failed")
                 return
             back = self.wait(previous.objects)
         if back.ok:
-            pruned = self.session.prune(live, restored)
+            pruned = self.session.prune(decision.prune)
             self.console.info(f"rolled back to revision {previous.revision}: healthy"
                               + (f"; removed {', '.join(pruned)}" if pruned else ""))
             self.console.summary(f"**Rolled back** to revision {previous.revision} (`{previous.image}`): healthy.\n")
@@ -185,6 +217,22 @@ class Deploy:
                                        "the cluster itself may be unhealthy; investigate with kubectl"),
                                "rollback failed")
             self.console.summary(f"**Rollback** to revision {previous.revision} failed too.\n")
+
+    def check_kept_secrets(self, kept: Sequence[RenderedObject], survey: Survey) -> None:
+        """A recorded Secret is not re-applied (its values are not in the record): the live one must still
+        hold what the release ran with. The env Secret always does (immutable, named by its content)."""
+        salt = plan.record_salt(self.session.applyset)
+        for obj in kept:
+            live = survey.live.get(key_of(obj.obj))
+            recorded = obj.obj["metadata"]["annotations"][plan.VALUES_HASH]
+            if live is None:
+                problem = f"{obj.describe()} is gone and cannot be restored"
+            elif plan.values_fingerprint(live, salt) != recorded:
+                problem = f"{obj.describe()} changed since that release and cannot be restored"
+            else:
+                continue
+            self.console.warn(Problem(f"rollback: {problem} (release records keep no secret values)", None,
+                                      "deploy the previous digest again with its secret values"))
 
     # -- reporting ------------------------------------------------------------------------------------
     def report_apply(self, result: ApplyResult) -> None:

@@ -1,8 +1,9 @@
 """`envship plan`: what deploy would change, by server-side dry-run; changes nothing.
 
 Each object is applied with dryRun=All, so the server's defaulting, admission and validation run and
-the diff shows what would really be stored. Secret values are masked. Exit 0 with or without changes;
-the `changes` output says how many objects would change.
+the diff shows what would really be stored. Secret values are masked. Deletions come first, with a
+warning (and a second one when deploy would refuse them as a sweeping prune). Exit 0 with or without
+changes; the `changes` output says how many objects would change.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Mapping
 from ..adapters import credentials
 from ..adapters.console import Console
 from ..adapters.kube import Kube
-from ..core import plan
-from ..core.plan import key_of
-from ..errors import OperationError
+from ..core import ownership, plan
+from ..core.ownership import describe, key_of
+from ..errors import OperationError, Problem
 from . import render as render_command
 from .cluster import Session
 from .deploy import DeployOptions
@@ -26,65 +27,85 @@ def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> in
     console.mask(connection.secrets)
     kube = Kube(connection)
     try:
-        return _plan(Session(kube, rendering, rendering.app, console), console)
+        return _plan(Session(kube, rendering, rendering.app, console, environ), console, opts)
     finally:
         kube.close()
 
 
-def _plan(session: Session, console: Console) -> int:
+def _plan(session: Session, console: Console, opts: DeployOptions) -> int:
     rendering, target = session.rendering, session.target
     session.check_kinds(rendering.objects)
-    namespace_missing = not session.namespace_exists()
-    if namespace_missing and not any(o.kind == "Namespace" for o in rendering.objects):
+    namespace_missing = session.namespace() is None
+    if namespace_missing and not any(o.kind == "Namespace" and o.name == target.namespace for o in rendering.objects):
         raise OperationError(f"namespace {target.namespace} does not exist",
                              f"create it, or set 'create-namespace: true' on environment '{target.name}'")
     previous = session.latest_release() if not namespace_missing else None
-    kinds = {(str(o.obj["apiVersion"]), o.kind) for o in rendering.objects}
-    if previous is not None:
-        kinds |= {(str(o["apiVersion"]), str(o["kind"])) for o in previous.objects}
-    live = session.live_state(kinds)
-    foreign = plan.foreign_objects(rendering, live, session.app, target.environment.adopt)
-    if foreign:
-        raise OperationError(foreign[0].message, foreign[0].hint, foreign[0].location)
+    survey = session.survey(rendering.objects, previous, namespace_exists=not namespace_missing)
+    decision, live = survey.decision, survey.live
+    if decision.foreign:
+        more = f" (and {len(decision.foreign) - 1} more)" if len(decision.foreign) > 1 else ""
+        first = decision.foreign[0]
+        raise OperationError(first.message + more, first.hint, first.location)
+    for note in decision.notes:
+        console.info(f"note: {note}")
     if namespace_missing:
         # The server cannot dry-run objects into a namespace that does not exist yet: show them as new.
-        desired = {key_of(o.obj): o.obj for o in rendering.objects}
+        desired = {key_of(o.obj): o.obj for o in decision.apply}
     else:
-        result, returned = session.apply_all(rendering.objects, live, dry_run=True)
+        result, returned = session.apply_all(decision.apply, live, dry_run=True)
         if result.failed:
             name, message = result.failed[0]
             raise OperationError(f"the server rejects {name}: {message}", "fix the manifest; deploy would fail")
         desired = returned
     changed = []
-    for obj in rendering.objects:
+    for obj in decision.apply:
         key = key_of(obj.obj)
         text = plan.diff(live.get(key), desired.get(key, obj.obj), obj.describe())
         if not text and key in live and plan.changed(live[key], desired.get(key, obj.obj)):
             text = f"  {obj.describe()}: Secret values changed (not shown)\n"
         if text:
-            action = "create" if key not in live else "replace" if obj.describe() in session.replaced else "update"
+            action = ("create" if key not in live else "replace" if obj.describe() in session.replaced
+                      else "adopt" if obj.describe() in decision.adopted else "update")
             changed.append((obj.describe(), action, text))
-    pruned = [plan.describe(o) for o in plan.prune_candidates(live.values(), rendering.objects, session.app,
-                                                              target.name)]
+    pruned = [describe(o) for o in decision.prune]
+    report_deletions(console, pruned, decision, session, opts)
     for name, action, text in changed:
         console.result(f"# {action} {name}\n{text}\n")
-    for name in pruned:
-        console.result(f"# delete {name} (no longer rendered)\n")
-    total = len(changed) + len(pruned)
-    replaced = sum(a == "replace" for _, a, _ in changed)
-    console.info(f"plan for {target.name} ({target.namespace}): {sum(a == 'create' for _, a, _ in changed)} to "
-                 f"create, {sum(a == 'update' for _, a, _ in changed)} to update, "
-                 + (f"{replaced} to replace (immutable Job template), " if replaced else "")
+    count = {a: sum(x == a for _, x, _ in changed) for a in ("create", "update", "replace", "adopt")}
+    console.info(f"plan for {target.name} ({target.namespace}): {count['create']} to create, {count['update']} to "
+                 "update, " + (f"{count['replace']} to replace (immutable Job template), " if count["replace"] else "")
+                 + (f"{count['adopt']} to adopt, " if count["adopt"] else "")
                  + f"{len(pruned)} to delete, {len(rendering.objects) - len(changed)} unchanged")
-    console.set_output("changes", str(total))
+    console.set_output("changes", str(len(changed) + len(pruned)))
     for name, value in (("image", rendering.release.image), ("digest", rendering.release.digest),
                         ("environment", target.name), ("namespace", target.namespace),
                         ("url", render_command.environment_url(rendering))):
         console.set_output(name, value)
-    rows = [f"| {action} | `{name}` |" for name, action, _ in changed] + [f"| delete | `{n}` |" for n in pruned]
+    summarise(console, target.name, changed, pruned)
+    return 0
+
+
+def report_deletions(console: Console, pruned: list[str], decision: ownership.Decision, session: Session,
+                     opts: DeployOptions) -> None:
+    """Deletions first and loud: they are the one thing a deploy cannot take back."""
+    for name in pruned:
+        console.result(f"# DELETE {name} (no longer rendered)\n\n")
+    if not pruned:
+        return
+    console.warn(Problem(f"deploy would delete {len(pruned)} object(s) that are no longer rendered: "
+                         f"{', '.join(pruned)}"))
+    sweeping = ownership.sweeping_prune(decision, session.app, session.target.namespace)
+    if sweeping is not None and not opts.allow_mass_prune:
+        console.warn(Problem(f"deploy would refuse this: {sweeping.message}", None,
+                             sweeping.hint.replace("allow-mass-prune", opts.allow_mass_prune_flag)))
+
+
+def summarise(console: Console, environment: str, changed: list[tuple[str, str, str]], pruned: list[str]) -> None:
+    rows = [f"| **delete** | `{n}` |" for n in pruned] + [f"| {action} | `{name}` |" for name, action, _ in changed]
     body = "\n".join(rows) if rows else "| - | no changes |"
     diffs = "\n".join(f"<details><summary>{name}</summary>\n\n```diff\n{text}```\n</details>"
                       for name, _, text in changed)
-    console.summary(f"### envship plan: {target.name}, {total} change(s)\n\n| action | object |\n|---|---|\n"
+    total = len(changed) + len(pruned)
+    warning = f"**{len(pruned)} object(s) would be deleted.**\n\n" if pruned else ""
+    console.summary(f"### envship plan: {environment}, {total} change(s)\n\n{warning}| action | object |\n|---|---|\n"
                     f"{body}\n\n{diffs}\n")
-    return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 # Built-in and common cluster-scoped kinds. Unknown kinds (custom resources) are treated as namespaced;
@@ -58,3 +60,32 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(node, dict) and any(isinstance(node.get(k), list) for k in CONTAINER_LISTS):
         return node
     return None
+
+
+MAX_DATA_BYTES = 1024 * 1024  # Kubernetes' MaxSecretSize, also the limit of a ConfigMap's data
+
+
+def data_size(obj: dict[str, Any]) -> int | None:
+    """Bytes a ConfigMap or Secret holds as the API server counts them (keys plus values; Secret and
+    binaryData values decoded from base64), or None for other kinds."""
+    kind = obj.get("kind")
+    if kind not in ("ConfigMap", "Secret"):
+        return None
+    plain = ("data",) if kind == "ConfigMap" else ("stringData",)
+    encoded = ("binaryData",) if kind == "ConfigMap" else ("data",)
+    total = 0
+    for field_name in plain + encoded:
+        values = obj.get(field_name)
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            text = str(value) if value is not None else ""
+            total += len(str(key)) + (_decoded_length(text) if field_name in encoded else len(text.encode()))
+    return total
+
+
+def _decoded_length(text: str) -> int:
+    try:
+        return len(base64.b64decode(text, validate=False))
+    except (binascii.Error, ValueError):
+        return len(text)  # the server will reject it; its size still counts

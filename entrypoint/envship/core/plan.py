@@ -1,4 +1,4 @@
-"""Deploy planning (pure): tiers, ownership, prune candidates, diffs and release records."""
+"""Deploy planning (pure): apply tiers, diffs and release records. Ownership is core/ownership.py."""
 
 from __future__ import annotations
 
@@ -12,25 +12,16 @@ from typing import Any
 
 import yaml
 
-from ..errors import Problem
 from . import kinds
-from .render import ANNOTATION_PREFIX, ENVIRONMENT, INSTANCE, MANAGED_BY, PR_LABEL, REDACTED, RenderedObject, Rendering
+from .naming import secret_content_hash
+from .ownership import PART_OF, ApplySet
+from .render import ANNOTATION_PREFIX, REDACTED, RenderedObject
 
-RECORD_LABEL = "envship.dev/record"  # marks envship's own bookkeeping objects, never pruned
-Key = tuple[str, str, str, str]      # (group, kind, namespace, name)
+RECORD_LABEL = "envship.dev/record"  # marks envship's own bookkeeping objects, never members of the applyset
+VALUES_HASH = "envship.dev/values-hash"  # on a Secret in a release record whose values were left out
 RELEASE_ANNOTATIONS = tuple(f"{ANNOTATION_PREFIX}{n}" for n in ("digest", "git-sha", "run-url", "deployed-at"))
 _VOLATILE_META = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp",
                   "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
-
-
-def key_of(obj: Mapping[str, Any]) -> Key:
-    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-    meta = obj.get("metadata") or {}
-    return (group, str(obj.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name", "")))
-
-
-def describe(obj: Mapping[str, Any]) -> str:
-    return f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
 
 
 def tiers(objects: Iterable[RenderedObject]) -> list[list[RenderedObject]]:
@@ -41,49 +32,10 @@ def tiers(objects: Iterable[RenderedObject]) -> list[list[RenderedObject]]:
     return [grouped[t] for t in sorted(grouped)]
 
 
-def owner_selector(app: str, environment: str, pr: int | None) -> str:
-    selector = f"{MANAGED_BY}=envship,{INSTANCE}={app},{ENVIRONMENT}={environment}"
-    return selector + (f",{PR_LABEL}={pr}" if pr is not None else "")
-
-
-def is_owned(obj: Mapping[str, Any], app: str, environment: str) -> bool:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    return (labels.get(MANAGED_BY) == "envship" and labels.get(INSTANCE) == app
-            and labels.get(ENVIRONMENT) == environment)
-
-
-def foreign_objects(rendering: Rendering, live: Mapping[Key, Mapping[str, Any]], app: str,
-                    adopt: bool) -> list[Problem]:
-    """Rendered objects that already exist without this app's and environment's ownership labels."""
-    if adopt:
-        return []
-    env = rendering.target.name
-    problems = []
-    for obj in rendering.objects:
-        current = live.get(key_of(obj.obj))
-        if current is None or is_owned(current, app, env):
-            continue
-        labels = (current.get("metadata") or {}).get("labels") or {}
-        owner = (f"envship app '{labels.get(INSTANCE)}' environment '{labels.get(ENVIRONMENT)}'"
-                 if labels.get(MANAGED_BY) == "envship" else f"'{labels.get(MANAGED_BY, 'someone else')}'")
-        where = f" in namespace {obj.namespace}" if obj.namespace else ""
-        problems.append(Problem(
-            f"{obj.describe()}{where} already exists and is managed by {owner}, not by this app",
-            obj.source,
-            "envship never takes over objects it did not create: rename yours, delete the old one, or set "
-            f"'adopt: true' on environment '{env}' to take it over deliberately"))
-    return problems
-
-
-def prune_candidates(live_owned: Iterable[Mapping[str, Any]], rendered: Iterable[RenderedObject],
-                     app: str, environment: str) -> list[Mapping[str, Any]]:
-    wanted = {key_of(o.obj) for o in rendered}
-    return sorted(
-        (o for o in live_owned
-         if is_owned(o, app, environment) and key_of(o) not in wanted
-         and RECORD_LABEL not in ((o.get("metadata") or {}).get("labels") or {})),
-        key=lambda o: (-kinds.tier(str(o.get("kind"))), key_of(o)),  # dependents first
-    )
+def record_selector(applyset: ApplySet) -> str:
+    """Release records are found by the human labels: they are bookkeeping, not members of the applyset."""
+    labels = {**applyset.human_labels(), RECORD_LABEL: "release"}
+    return ",".join(f"{k}={v}" for k, v in labels.items())
 
 
 # -- diffs ----------------------------------------------------------------------------------------
@@ -137,7 +89,8 @@ def changed(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
 # -- release records ------------------------------------------------------------------------------
 @dataclass
 class ReleaseRecord:
-    """What a healthy deploy left running: enough to re-apply it on rollback."""
+    """What a healthy deploy left running: enough to re-apply it on rollback. Secrets are kept without
+    their values (a fingerprint instead): a rotated secret must not live on in old records."""
 
     revision: int
     image: str
@@ -146,6 +99,7 @@ class ReleaseRecord:
     run_url: str
     time: str
     objects: list[dict[str, Any]] = field(default_factory=list)
+    applyset: str = ""  # the applyset id; empty in records written before ApplySets
 
     def encode(self) -> str:
         raw = json.dumps(self.__dict__, separators=(",", ":"), sort_keys=True).encode()
@@ -156,17 +110,62 @@ class ReleaseRecord:
         raw = json.loads(gzip.decompress(base64.b64decode(data)))
         return cls(**raw)
 
+    def holds_secret_values(self) -> bool:
+        return any(_has_values(o) for o in self.objects)
 
-def release_record_object(record: ReleaseRecord, app: str, environment: str, namespace: str,
-                          pr: int | None) -> dict[str, Any]:
-    labels = {MANAGED_BY: "envship", INSTANCE: app, ENVIRONMENT: environment, RECORD_LABEL: "release",
-              "envship.dev/revision": str(record.revision)}
-    if pr is not None:
-        labels[PR_LABEL] = str(pr)
+
+def _has_values(obj: Mapping[str, Any]) -> bool:
+    return obj.get("kind") == "Secret" and bool(obj.get("data") or obj.get("stringData"))
+
+
+def secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
+    """A Secret's values as the API server stores them: base64 `data`, with `stringData` merged in."""
+    data = {str(k): str(v) for k, v in (secret.get("data") or {}).items()}
+    for key, value in (secret.get("stringData") or {}).items():
+        data[str(key)] = base64.b64encode(str(value).encode()).decode()
+    return data
+
+
+def values_fingerprint(secret: Mapping[str, Any], salt: str) -> str:
+    return secret_content_hash(secret_data(secret), salt)
+
+
+def without_secret_values(obj: Mapping[str, Any], salt: str) -> dict[str, Any]:
+    """The object as a release record keeps it: a Secret loses its values and gains their salted,
+    stretched fingerprint, so a rollback can tell whether the live Secret still holds them."""
+    if not _has_values(obj):
+        return dict(obj)
+    copy = {k: v for k, v in obj.items() if k not in ("data", "stringData")}
+    meta = dict(copy.get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), VALUES_HASH: values_fingerprint(obj, salt)}
+    copy["metadata"] = meta
+    return copy
+
+
+def values_left_out(obj: Mapping[str, Any]) -> bool:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return obj.get("kind") == "Secret" and VALUES_HASH in annotations
+
+
+def record_salt(applyset: ApplySet) -> str:
+    return f"envship:{applyset.app}:{applyset.environment}:{applyset.namespace}"
+
+
+def as_member(obj: Mapping[str, Any], applyset: ApplySet) -> dict[str, Any]:
+    """An object from a release record, labelled as a member of the applyset (records written before
+    ApplySets lack the label; applying without it would drop the membership)."""
+    copy = json.loads(json.dumps(obj))
+    meta = copy.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), PART_OF: applyset.id}
+    return dict(copy)
+
+
+def release_record_object(record: ReleaseRecord, applyset: ApplySet) -> dict[str, Any]:
+    labels = {**applyset.human_labels(), RECORD_LABEL: "release", "envship.dev/revision": str(record.revision)}
     return {
         "apiVersion": "v1", "kind": "Secret", "type": "envship.dev/release",
-        "metadata": {"name": release_record_name(app, environment, record.revision), "namespace": namespace,
-                     "labels": labels,
+        "metadata": {"name": release_record_name(applyset.app, applyset.environment, record.revision),
+                     "namespace": applyset.namespace, "labels": labels,
                      "annotations": {"envship.dev/digest": record.digest, "envship.dev/deployed-at": record.time}},
         "data": {"release": base64.b64encode(record.encode().encode()).decode()},
     }

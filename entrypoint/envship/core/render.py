@@ -17,13 +17,10 @@ from . import kinds
 from .config import Config, Environment
 from .imageref import ImageRef, ImageRefError, parse_image_ref
 from .naming import content_hash, expand_placeholders, sanitize_host, sanitize_label, secret_content_hash
+from .ownership import PART_OF, ApplySet
 from .substitute import substitute_text, substitute_tree
 from .yamlsrc import Path, YamlDoc
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-INSTANCE = "app.kubernetes.io/instance"
-ENVIRONMENT = "envship.dev/environment"
-PR_LABEL = "envship.dev/pr"
 ANNOTATION_PREFIX = "envship.dev/"
 REDACTED = "<redacted>"
 
@@ -57,6 +54,9 @@ class Target:
     @property
     def name(self) -> str:
         return self.environment.name
+
+    def applyset(self, app: str) -> ApplySet:
+        return ApplySet(app, self.name, self.namespace, self.pr)
 
 
 @dataclass
@@ -182,7 +182,14 @@ def render(docs: Iterable[YamlDoc], inputs: Inputs, target: Target) -> Rendering
     rendering = Rendering(target, inputs.release, inputs.config.app)
     rendering.env_configmap, rendering.env_secret = renderer.env_refs(env_values, inputs.secrets)
     objects = [obj for doc in docs for obj in renderer.objects_of(doc)]
+    if not objects and not renderer.problems:
+        config = inputs.config
+        raise ManifestError([Problem(
+            f"the manifests in '{config.manifests}' hold no Kubernetes objects (only comments or empty documents)",
+            config.manifests_location,
+            "add the app's manifests there; envship refuses to deploy nothing, which would remove the running app")])
     objects.extend(renderer.generated(env_values, inputs.secrets, objects))
+    renderer.check_data_sizes(objects)
     renderer.check_duplicates(objects)
     if renderer.problems:
         raise ManifestError(renderer.problems)
@@ -240,10 +247,9 @@ class _Renderer:
         return self.configmap, self.secret
 
     def labels(self) -> dict[str, str]:
-        labels = {MANAGED_BY: "envship", INSTANCE: self.inputs.config.app, ENVIRONMENT: self.target.name}
-        if self.target.pr is not None:
-            labels[PR_LABEL] = str(self.target.pr)
-        return labels
+        """The applyset membership (what envship decides by) and the labels people select by."""
+        applyset = self.target.applyset(self.inputs.config.app)
+        return {**applyset.human_labels(), PART_OF: applyset.id}
 
     # -- per document ---------------------------------------------------------------------------
     def objects_of(self, doc: YamlDoc) -> list[RenderedObject]:
@@ -381,6 +387,24 @@ class _Renderer:
         for obj in out:
             self.stamp(obj)
         return [RenderedObject(obj) for obj in out]
+
+    def check_data_sizes(self, objects: list[RenderedObject]) -> None:
+        """ConfigMaps and Secrets hold at most 1 MiB (keys and values, Secret values decoded): the API
+        server's rule (validation.ValidateConfigMap / ValidateSecret, MaxSecretSize); found here, not as a 422
+        halfway through a deploy."""
+        for obj in objects:
+            size = kinds.data_size(obj.obj)
+            if size is None or size <= kinds.MAX_DATA_BYTES:
+                continue
+            if obj.source is not None:
+                hint = "mount large files from a volume or an image instead of a ConfigMap or Secret"
+            elif obj.kind == "Secret":
+                hint = "the --secret values (input 'secrets') together exceed it: keep large files out of secrets"
+            else:
+                hint = "the environment's variables (env, --set) together exceed it: keep large values out of env"
+            self.problems.append(Problem(
+                f"{obj.describe()} holds {size:,} bytes of data; Kubernetes stores at most "
+                f"{kinds.MAX_DATA_BYTES:,} bytes in a {obj.kind}", obj.source, hint))
 
     def check_duplicates(self, objects: list[RenderedObject]) -> None:
         seen: dict[tuple[str, str, str, str], RenderedObject] = {}

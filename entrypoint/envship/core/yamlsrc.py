@@ -8,6 +8,7 @@ what keeps rendering thousands of objects well under a second.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,22 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 # Kubernetes decodes YAML into JSON: timestamps and binary stay strings there, so they do here.
 _KEEP_AS_STRING = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one YAML file may make the parser build. Manifests of previews come from pull
+    requests, so a crafted file must be refused at once, not tie up a runner: aliases are expanded by
+    copying, so ten nested anchors of ten aliases each (a "billion laughs" bomb) would build 10^10 nodes.
+    Kubernetes' own YAML decoder (go-yaml, since CVE-2019-11253) refuses "excessive aliasing" by a ratio
+    rule; envship bounds the absolute amount aliases add, which is simpler to state and to check."""
+
+    max_depth: int = 200                 # nesting levels (libyaml itself stops at 1000)
+    max_alias_nodes: int = 100_000       # nodes aliases may add, per file
+    max_alias_chars: int = 4 * 1024 * 1024  # text aliases may add, per file
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass
@@ -120,16 +137,126 @@ class _Builder:
         self.problems.append(Problem(message, loc, hint))
 
 
-def parse_documents(text: str, file: str) -> list[YamlDoc]:
-    """Parse every document of a YAML stream; empty documents are dropped."""
+class _Budget:
+    """What aliases have added so far in one file."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.nodes = 0
+        self.chars = 0
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+@dataclass
+class _Shape:
+    size: int      # nodes of the subtree once aliases are expanded
+    chars: int     # scalar characters of the expanded subtree
+    height: int    # nesting levels of the expanded subtree
+
+
+def _postorder(root: yaml.Node, file: str) -> Iterator[tuple[yaml.Node, list[yaml.Node]]]:
+    """Each distinct node after all of its children, without recursion. An alias is the very node its
+    anchor names, so a node met again on the path from the root is a recursive alias."""
+    on_path: set[int] = set()
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            on_path.discard(id(node))
+            yield node, _children(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        on_path.add(id(node))
+        stack.append((node, True))
+        for child in reversed(_children(node)):
+            if id(child) in on_path:
+                raise YamlSyntaxError([Problem(
+                    "recursive alias: the node anchored here contains an alias to itself",
+                    _location(file, child),
+                    "an anchor's own content cannot use its alias; write the repeated part out")])
+            stack.append((child, False))
+
+
+def _location(file: str, node: yaml.Node) -> Location:
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _check_bounds(root: yaml.Node, file: str, budget: _Budget) -> None:
+    """Refuse a document that is nested too deeply or that aliases would blow up, before building it:
+    sizes are computed on the graph of distinct nodes, in time linear in the text."""
+    shapes: dict[int, _Shape] = {}
+    order: list[yaml.Node] = []
+    for node, children in _postorder(root, file):
+        kids = [shapes[id(c)] for c in children]
+        own_chars = len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+        shapes[id(node)] = _Shape(1 + sum(k.size for k in kids), own_chars + sum(k.chars for k in kids),
+                                  1 + max((k.height for k in kids), default=0))
+        order.append(node)
+    top = shapes[id(root)]
+    limits = budget.limits
+    if top.height > limits.max_depth:
+        raise YamlSyntaxError([Problem(
+            f"the document is nested {top.height} levels deep; envship reads at most {limits.max_depth}",
+            _location(file, _deep_node(root, shapes, limits.max_depth)),
+            "flatten the structure; no Kubernetes object needs that depth")])
+    written_nodes = len(order)
+    written_chars = sum(len(n.value) for n in order if isinstance(n, yaml.ScalarNode))
+    budget.nodes += top.size - written_nodes
+    budget.chars += top.chars - written_chars
+    if budget.nodes > limits.max_alias_nodes or budget.chars > limits.max_alias_chars:
+        anchor, copies = _most_copied(order, shapes)
+        raise YamlSyntaxError([Problem(
+            f"aliases expand this file too far: the node anchored here is copied {copies:,} times "
+            f"(aliases may add at most {limits.max_alias_nodes:,} nodes and "
+            f"{limits.max_alias_chars // (1024 * 1024)} MiB of text to one file)",
+            _location(file, anchor),
+            "write the repeated parts out, or use fewer aliases; nested aliases multiply (a YAML bomb)")])
+
+
+def _deep_node(root: yaml.Node, shapes: dict[int, _Shape], depth: int) -> yaml.Node:
+    """The node at `depth` on the deepest path: where the nesting goes too far."""
+    node = root
+    for _ in range(depth):
+        children = _children(node)
+        if not children:
+            break
+        node = max(children, key=lambda c: shapes[id(c)].height)
+    return node
+
+
+def _most_copied(order: list[yaml.Node], shapes: dict[int, _Shape]) -> tuple[yaml.Node, int]:
+    """The anchored node whose copies add the most nodes, and how many times it appears in all."""
+    paths = {id(order[-1]): 1}  # how many times each node appears once aliases are expanded
+    for node in reversed(order):  # parents before children
+        for child in _children(node):
+            paths[id(child)] = paths.get(id(child), 0) + paths[id(node)]
+    node = max(order, key=lambda n: (paths[id(n)] - 1) * shapes[id(n)].size)
+    return node, paths[id(node)]
+
+
+def parse_documents(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> list[YamlDoc]:
+    """Parse every document of a YAML stream; empty documents are dropped. Deep nesting and alias
+    expansion are bounded by `limits` (per file)."""
     loader = _Loader(text)
     docs: list[YamlDoc] = []
     problems: list[Problem] = []
+    budget = _Budget(limits)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:  # pragma: no cover - empty stream
                 continue
+            _check_bounds(node, file, budget)
             doc = YamlDoc(value=None, file=file, line=node.start_mark.line + 1)
             builder = _Builder(loader, doc)
             doc.value = builder.build(node, ())
