@@ -129,7 +129,7 @@ def test_unclosed_multiline_secret(project: Project) -> None:
     result = run_action(project.root, action_environ(project.root, secrets=f"TLS_KEY<<EOF\n{PEM}\n"))
     assert result.code == 2
     # on malformed input every line is masked, the opening line included
-    assert any("input 'secrets', line 1: '***' is never closed" in e for e in result.errors())
+    assert any("input 'secrets', line 1: the value is never closed" in e for e in result.errors())
     for line in PEM_LINES[1:3]:
         assert line not in result.visible
 

@@ -195,7 +195,7 @@ def test_buildah_build_end_to_end(registry: Registry, buildah: Buildah, project:
     outputs = parse_github_output(Path(env["GITHUB_OUTPUT"]).read_text())
     assert outputs["image"] == image and outputs["digest"] == digest
     assert json.loads(outputs["release"]) == record
-    assert "::group::buildah build" in result.out
+    assert "::group::buildah build" in result.err
     assert f"verified: {registry.host} serves {digest} for sha-0123456, feature-login, v1.0.0" in result.err
     assert f"| image | `{image}` |" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
 
@@ -434,7 +434,7 @@ def test_inside_the_action_image_docker_gets_the_registry_login(project: Project
     assert json.loads(docker_saw["config"]) == {"auths": {"ghcr.io": {"auth": auth}}}
     assert docker_saw["dir"] != env["DOCKER_CONFIG"] and not Path(docker_saw["dir"]).exists()  # private, removed
     assert "pushing to ghcr.io with credentials from GITHUB_TOKEN (user octocat)" in result.err
-    assert token not in result.out.replace(f"::add-mask::{token}", "") + result.err   # masked, never shown
+    assert token not in result.out + result.err.replace(f"::add-mask::{token}", "")   # masked, never shown
 
 
 def test_outside_the_action_image_docker_keeps_its_own_logins(project: Project, tmp_path: Path,

@@ -61,8 +61,15 @@ USAGE_CASES = {
     "set-unknown-reference": BadUsage(
         ("--set", "URL=${NOPE}"), "variable 'URL' refers to ${NOPE}, which is not set", "ENVSHIP_NAMESPACE"),
     "secret-from-unset-variable": BadUsage(
-        ("--secret", "DB_PASSWORD"), "--secret DB_PASSWORD: the environment variable DB_PASSWORD is not set",
-        "export DB_PASSWORD=..."),
+        ("--set", "A=1", "--secret", "X=1", "--secret", "DB_PASSWORD"),
+        "--secret: the 2nd --secret argument names an environment variable that is not set (the name is not shown",
+        "export NAME=... before running (--secret NAME reads $NAME)"),
+    "secret-value-without-name": BadUsage(
+        ("--secret", "p@ss w0rd!"), "--secret: the 1st --secret argument is not NAME=VALUE or NAME (it is not shown",
+        "write --secret NAME=VALUE"),
+    "secret-base64-value-without-name": BadUsage(
+        ("--secret", "c2VjcmV0LXZhbHVlLTE=="), "--secret: the 1st --secret argument has a value of only '='",
+        "write --secret NAME=VALUE"),
     "secret-reserved-name": BadUsage(
         ("--secret", "ENVSHIP_TOKEN=x"), "--secret ENVSHIP_TOKEN: names starting with ENVSHIP_ are reserved", "rename"),
     "unknown-environment": BadUsage(
@@ -157,8 +164,8 @@ def test_entry_point_in_github_actions_annotates(project: Project) -> None:
     proc = envship(["render", "--env", "staging", "--image", IMAGE], project.root, {"GITHUB_ACTIONS": "true"})
     assert proc.returncode == 2
     assert "::error file=deploy/d.yaml,line=17,col=22,title=invalid manifests::unresolved variable ${NOT_DEFINED}" \
-        in proc.stdout
-    assert "Traceback" not in proc.stderr
+        in proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
 
 
 def test_config_path_relative_to_working_directory(project: Project) -> None:
@@ -262,10 +269,11 @@ def test_secrets_not_printed_in_github_actions_mode(project: Project) -> None:
     environ = {**SECRET_ENVIRON, "GITHUB_ACTIONS": "true"}
     result: Result = project.render(*SECRET_ARGS, environ=environ)
     assert result.code == 0, result.err
-    lines = result.out.splitlines()
+    lines = result.err.splitlines()   # workflow commands go to stderr with the log
     masks = [line for line in lines if line.startswith("::add-mask::")]
     assert masks and lines[: len(masks)] == masks  # masks come first
-    assert f"::add-mask::{TOKEN}" in masks
+    assert f"::add-mask::{TOKEN}" in masks and f"::add-mask::{b64(TOKEN)}" in masks  # and the base64 form
     for line in PEM.splitlines():
         assert f"::add-mask::{line}" in masks
-    assert_no_secret("\n".join(lines[len(masks):]), result.err)
+    assert "::add-mask::" not in result.out        # stdout is the YAML alone
+    assert_no_secret(result.out, "\n".join(lines[len(masks):]))

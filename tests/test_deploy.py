@@ -266,7 +266,7 @@ def test_plan_shows_changes_without_making_them(cluster: Cluster) -> None:
     assert "# update Deployment/web" in out and "# create ConfigMap/hello-env-" in out
     assert "# create Secret/hello-secrets-" in out and "<redacted>" in out
     assert "# DELETE ConfigMap/hello-env-" in out
-    assert "plan-secret-value" not in out.replace("::add-mask::plan-secret-value", "") + err
+    assert "plan-secret-value" not in out + err.replace("::add-mask::plan-secret-value", "")
     assert "2 to create, 1 to update, 1 to delete" in err
     outputs = parse_github_output((cluster.project.root / "out.txt").read_text())
     assert outputs["changes"] == "4"
@@ -463,10 +463,10 @@ def test_deploy_through_the_action_with_runner_paths(cluster: Cluster) -> None:
 def test_failed_deploy_annotates_and_summarises(cluster: Cluster) -> None:
     cluster.kube.set_scenario("crashloop", image=DIGEST_B)
     root = cluster.project.root
-    code, out, _ = cluster.deploy("--no-rollback", image=IMAGE_B,
+    code, out, err = cluster.deploy("--no-rollback", image=IMAGE_B,
                                     extra_environ={**cluster.in_actions, "GITHUB_STEP_SUMMARY": str(root / "s.md")})
     assert code == 1
-    assert "::error title=rollout failed::Deployment/web is not healthy" in out
+    assert "::error title=rollout failed::Deployment/web is not healthy" in err and out == ""
     summary = (root / "s.md").read_text()
     assert "envship deploy: staging failed" in summary and "CrashLoopBackOff" in summary
 

@@ -74,11 +74,12 @@ def test_argument_errors_go_through_the_error_boundary(project: Project) -> None
 
 
 def test_argument_errors_are_annotated_in_github_actions(project: Project) -> None:
-    out = io.StringIO()
-    code = main(["render"], environ={"GITHUB_ACTIONS": "true"}, out=out, err=io.StringIO())
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["render"], environ={"GITHUB_ACTIONS": "true"}, out=out, err=err)
     assert code == 2
     assert "::error title=bad usage::envship render: the following arguments are required: --env, --image" \
-        in out.getvalue()
+        in err.getvalue()
+    assert out.getvalue() == ""   # workflow commands go to stderr: stdout is a command's data alone
 
 
 def test_rendered_output_is_not_altered_by_secret_scrubbing(project: Project) -> None:

@@ -21,6 +21,8 @@ from conftest import (
     run,
 )
 
+from envship.core.ownership import ApplySet
+
 OWNER_LABELS = {"app.kubernetes.io/managed-by": "envship", "app.kubernetes.io/instance": "hello"}
 
 
@@ -196,8 +198,10 @@ def test_example_staging_and_production_differ_only_where_the_config_says() -> N
                                                      "Ingress", "Service"]
     differences = {(kind, path): (a, b) for kind in staging for path, a, b in diff(staging[kind], production[kind])}
 
+    applysets = (ApplySet("hello", "staging", "hello-staging").id, ApplySet("hello", "production", "hello").id)
     per_object = {("metadata", "namespace"): ("hello-staging", "hello"),
-                  ("metadata", "labels", "envship.dev/environment"): ("staging", "production")}
+                  ("metadata", "labels", "envship.dev/environment"): ("staging", "production"),
+                  ("metadata", "labels", "applyset.kubernetes.io/part-of"): applysets}
     staging_cm, production_cm = staging["ConfigMap"]["metadata"]["name"], production["ConfigMap"]["metadata"]["name"]
     container = ("spec", "template", "spec", "containers", 0)
     expected = {(kind, path): values for kind in staging for path, values in per_object.items()}
@@ -610,7 +614,9 @@ def test_apply_order_and_labels(project: Project) -> None:
     assert result.code == 0, result.err
     assert [o["kind"] for o in result.objects] == ["ConfigMap", "ServiceAccount", "Service", "Deployment", "Ingress"]
     ingress = result.one("Ingress")
-    assert ingress["metadata"]["labels"] == {"team": "a", **OWNER_LABELS, "envship.dev/environment": "staging"}
+    assert ingress["metadata"]["labels"] == {
+        "team": "a", **OWNER_LABELS, "envship.dev/environment": "staging",
+        "applyset.kubernetes.io/part-of": ApplySet("hello", "staging", "hello-staging").id}
     assert ingress["metadata"]["annotations"] == {
         "note": "kept", "envship.dev/digest": DIGEST, "envship.dev/git-sha": "abc123",
         "envship.dev/run-url": "https://github.com/acme/hello/actions/runs/99/attempts/2",

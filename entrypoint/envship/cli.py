@@ -248,19 +248,38 @@ def parse_values(items: Sequence[str]) -> dict[str, str]:
 
 
 def parse_secrets(items: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """`--secret NAME=VALUE` and `--secret NAME` (the value from the environment variable NAME). A common
+    slip is `--secret "$VALUE"`: whatever does not parse as a name is never quoted back, since it may be
+    the secret itself; the argument is named by its position instead."""
     from .core.naming import ENV_KEY
 
     secrets: dict[str, str] = {}
-    for item in items:
+    for index, item in enumerate(items, start=1):
+        which = f"the {ordinal(index)} --secret argument"
         key, sep, value = item.partition("=")
-        check_key(key, "--secret", ENV_KEY.fullmatch(key) is not None)
+        if not ENV_KEY.fullmatch(key):
+            raise UsageError(f"--secret: {which} is not NAME=VALUE or NAME (it is not shown: it may be a secret value)",
+                             "write --secret NAME=VALUE, or --secret NAME to read the value of the environment "
+                             "variable NAME")
+        if sep and value and not value.strip("="):
+            raise UsageError(f"--secret: {which} has a value of only '=' (it is not shown: it may be a base64 "
+                             "secret value passed without its name)", "write --secret NAME=VALUE")
         if not sep:
             if key not in environ:
-                raise UsageError(f"--secret {key}: the environment variable {key} is not set",
-                                 f"export {key}=... before running, or pass --secret {key}=VALUE")
+                raise UsageError(f"--secret: {which} names an environment variable that is not set (the name is not "
+                                 "shown: it may be a secret value passed without its name)",
+                                 "export NAME=... before running (--secret NAME reads $NAME), or pass "
+                                 "--secret NAME=VALUE")
             value = environ[key]
+        if key.startswith("ENVSHIP_"):
+            raise UsageError(f"--secret {key}: names starting with ENVSHIP_ are reserved", "rename the variable")
         secrets[key] = value
     return secrets
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def parse_build_args(items: Sequence[str]) -> dict[str, str]:
@@ -286,7 +305,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     argv = list(sys.argv[1:] if argv is None else argv)
     console = make_console(argv[0] if argv else "", environ, out, err)
-    console.mask(secret_values_in(argv))  # before anything, argparse's own messages included
+    console.mask(secret_values_in(argv, environ))  # before anything, argparse's own messages included
     interrupt_on_sigterm()
     try:
         args = build_parser().parse_args(argv)
@@ -325,8 +344,13 @@ def interrupt_on_sigterm() -> None:
         pass  # not the main thread (envship used as a library): leave signals to the host program
 
 
-def secret_values_in(argv: Sequence[str]) -> list[str]:
-    """Values of `--secret K=V` and `--secret=K=V` arguments, found without parsing."""
+def secret_values_in(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    """Values of `--secret K=V` and `--secret=K=V` arguments, found without parsing, so that they are masked
+    before anything is printed. An argument that is not the name of a set environment variable may be a
+    value passed without its name (`--secret "$TOKEN"`): it is masked whole, and its part before any `=`
+    too (a base64 value)."""
+    from .core.naming import ENV_KEY
+
     values = []
     for i, arg in enumerate(argv):
         if arg == "--secret" and i + 1 < len(argv):
@@ -335,9 +359,11 @@ def secret_values_in(argv: Sequence[str]) -> list[str]:
             item = arg.removeprefix("--secret=")
         else:
             continue
-        value = item.partition("=")[2]
-        if value:
+        key, sep, value = item.partition("=")
+        if value.strip("="):
             values.append(value)
+        elif sep or not (ENV_KEY.fullmatch(key) and key in environ):
+            values.extend([item, key])
     return values
 
 
@@ -345,7 +371,7 @@ def make_console(command: str, environ: Mapping[str, str], out: TextIO | None, e
     if command == "action" or environ.get("GITHUB_ACTIONS") == "true":
         from .adapters.github_actions import GitHubActions
 
-        return GitHubActions(environ, out, err)
+        return GitHubActions(environ, out, err, stdout_is_log=command == "action")
     from .adapters.console import Console
 
     return Console(out, err)

@@ -1,5 +1,8 @@
 """Where a run's words go. `Console` writes for a terminal; `GitHubActions` (github_actions.py) adds the
-runner's workflow commands. Both scrub every registered secret value from everything they print."""
+runner's workflow commands. Both scrub every registered secret value from everything they print.
+
+stdout carries only a command's data (rendered YAML, a digest, a diff); everything else (progress,
+warnings, errors, workflow commands) goes to stderr, so `envship render > file` writes the YAML alone."""
 
 from __future__ import annotations
 
@@ -47,11 +50,19 @@ class Console:
         self.err.write(self.scrub(text) + "\n")
         self.err.flush()
 
+    def untrusted(self, text: str) -> None:
+        """Log lines that come from outside envship (events, pod logs, echoed manifests): in GitHub Actions
+        they are fenced off so that none of them can act as a workflow command."""
+        self.info(text)
+
     def warn(self, problem: Problem) -> None:
         self.info("warning: " + problem.render())
 
-    def error(self, problem: Problem, title: str) -> None:
+    def error(self, problem: Problem, title: str, details: str = "") -> None:
+        """An error; `details` (events, log lines from the cluster) follow it as untrusted text."""
         self.info("error: " + problem.render())
+        if details:
+            self.untrusted(details)
 
     @contextlib.contextmanager
     def group(self, title: str) -> Iterator[None]:
@@ -72,3 +83,13 @@ def _maskable_pieces(value: str) -> list[str]:
     pieces = [value, base64.b64encode(value.encode()).decode()]
     pieces += [line.strip() for line in value.splitlines()]
     return [p for p in pieces if len(p) >= 3]
+
+
+def fenced(text: str) -> str:
+    """`text` as a Markdown code block that nothing inside it can close (a fence longer than any run of
+    backticks in it): pod logs in a step summary must not turn into markup."""
+    import re
+
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"

@@ -6,12 +6,15 @@ the name upper-cased and hyphens kept (`github-token` -> `INPUT_GITHUB-TOKEN`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
+import secrets
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TextIO
 
+from ..core.output import could_start_a_command
 from ..errors import Problem, UsageError
 from .console import Console
 
@@ -20,9 +23,10 @@ def read_input(environ: Mapping[str, str], name: str, default: str = "") -> str:
     return environ.get("INPUT_" + name.replace(" ", "_").upper(), default).strip()
 
 
-def parse_assignments(text: str, source: str) -> dict[str, str]:
+def parse_assignments(text: str, source: str, sensitive: bool = False) -> dict[str, str]:
     """Multi-line `KEY=VALUE` lists; blank lines and `#` comments are skipped. A multi-line value (a PEM
-    key) is written as `KEY<<DELIM`, its lines, then `DELIM` alone on a line, as in GITHUB_OUTPUT."""
+    key) is written as `KEY<<DELIM`, its lines, then `DELIM` alone on a line, as in GITHUB_OUTPUT.
+    `sensitive` (the secrets input): errors never quote the line's text, which may be a value."""
     result: dict[str, str] = {}
     lines = text.splitlines()
     i = 0
@@ -39,24 +43,30 @@ def parse_assignments(text: str, source: str) -> dict[str, str]:
                 body.append(lines[i])
                 i += 1
             if i >= len(lines) or not delimiter:
-                raise UsageError(f"{source}, line {number}: '{key}<<{delimiter}' is never closed",
+                shown = "the value" if sensitive else f"'{key}<<{delimiter}'"
+                raise UsageError(f"{source}, line {number}: {shown} is never closed",
                                  f"end the value with a line holding only {delimiter or 'the delimiter'}")
             i += 1
-            result[_checked_key(key, source, number)] = "\n".join(body)
+            result[_checked_key(key, source, number, sensitive)] = "\n".join(body)
             continue
         if "=" not in stripped:
-            raise UsageError(f"{source}, line {number}: expected KEY=VALUE",
+            raise UsageError(f"{source}, line {number}: expected KEY=VALUE"
+                             + (" (the line is not shown: it may be a secret value)" if sensitive else ""),
                              "write one KEY=VALUE per line (the value may contain '=')")
         key, value = stripped.split("=", 1)
-        result[_checked_key(key.strip(), source, number)] = value
+        if sensitive and value and not value.strip("="):
+            raise UsageError(f"{source}, line {number}: the value is only '=' (the line is not shown: it may be a "
+                             "base64 secret value without its KEY=)", "write one KEY=VALUE per line")
+        result[_checked_key(key.strip(), source, number, sensitive)] = value
     return result
 
 
-def _checked_key(key: str, source: str, number: int) -> str:
+def _checked_key(key: str, source: str, number: int, sensitive: bool = False) -> str:
     from ..core.naming import ENV_KEY
 
     if not ENV_KEY.fullmatch(key):
-        raise UsageError(f"{source}, line {number}: '{key}' is not a valid variable name",
+        shown = "the name before '=' (not shown: the line may hold a secret value)" if sensitive else f"'{key}'"
+        raise UsageError(f"{source}, line {number}: {shown} is not a valid variable name",
                          "use letters, digits, '_', '-' and '.', not starting with a digit")
     return key
 
@@ -70,24 +80,57 @@ def escape_property(text: str) -> str:
 
 
 class GitHubActions(Console):
-    """Console plus workflow commands: masks, annotations, groups, outputs and the step summary."""
+    """Console plus workflow commands: masks, annotations, groups, outputs and the step summary.
 
-    def __init__(self, environ: Mapping[str, str], out: TextIO | None = None, err: TextIO | None = None) -> None:
+    Workflow commands go to stderr with the log (the runner reads commands from both streams), so stdout
+    stays the command's data. Text from outside envship is fenced with `::stop-commands::<token>` ...
+    `::<token>::` (a random token per block, which the text cannot guess), as the runner documents for
+    printing untrusted content; any other log line that could act as a command is fenced the same way.
+    With `stdout_is_log` (the action, whose stdout only the log reads) the data is fenced too."""
+
+    def __init__(self, environ: Mapping[str, str], out: TextIO | None = None, err: TextIO | None = None,
+                 stdout_is_log: bool = False) -> None:
         super().__init__(out, err)
         self.environ = environ
         self.workspace = environ.get("GITHUB_WORKSPACE", "")
+        self.stdout_is_log = stdout_is_log
+        self._registered: set[str] = set()
 
     def mask(self, values: Iterable[str]) -> None:
         values = [v for v in values if v]
-        for value in values:  # the runner masks per line; a multi-line value needs each line registered
-            for line in {value, *value.splitlines()}:
-                if line.strip():
-                    self._command(f"::add-mask::{escape_data(line)}")
+        for value in values:
+            # the runner masks per line, so a multi-line value needs each line registered; and the base64
+            # form is what a Secret object carries
+            pieces = [value, *value.splitlines(), base64.b64encode(value.encode()).decode()]
+            for piece in pieces:
+                if piece.strip() and piece not in self._registered:
+                    self._registered.add(piece)
+                    self._command(f"::add-mask::{escape_data(piece)}")
         super().mask(values)
 
-    def error(self, problem: Problem, title: str) -> None:
-        self._command(self._annotation("error", problem, title))
-        super().error(problem, title)
+    def info(self, text: str) -> None:
+        if could_start_a_command(text):
+            self.untrusted(text)
+        else:
+            super().info(text)
+
+    def untrusted(self, text: str) -> None:
+        token = secrets.token_hex(16)
+        self._command(f"::stop-commands::{token}")
+        Console.info(self, text)
+        self._command(f"::{token}::")
+
+    def result(self, text: str) -> None:
+        if not self.stdout_is_log:
+            super().result(text)  # data that may go to a file or a pipe: written as it is
+            return
+        token = secrets.token_hex(16)
+        super().result(f"::stop-commands::{token}\n{text}{'' if text.endswith(chr(10)) else chr(10)}::{token}::\n")
+
+    def error(self, problem: Problem, title: str, details: str = "") -> None:
+        annotated = Problem(problem.message + (f"\n{details}" if details else ""), problem.location, problem.hint)
+        self._command(self._annotation("error", annotated, title))  # escaped: one line whatever it holds
+        super().error(problem, title, details)
 
     def warn(self, problem: Problem) -> None:
         self._command(self._annotation("warning", problem, "envship"))
@@ -101,11 +144,12 @@ class GitHubActions(Console):
             self._command("::endgroup::")
 
     def set_output(self, name: str, value: str) -> None:
+        """Written verbatim: an output is a value for later steps, and the runner masks registered secrets
+        wherever an output is shown (scrubbing here would change the value itself)."""
         path = self.environ.get("GITHUB_OUTPUT")
         if not path:
             return
         delimiter = f"ghadelimiter_{uuid.uuid4()}"
-        value = self.scrub(value)
         with open(path, "a", encoding="utf-8") as f:
             f.write(f"{name}<<{delimiter}{os.linesep}{value}{os.linesep}{delimiter}{os.linesep}")
 
@@ -137,5 +181,5 @@ class GitHubActions(Console):
         return file
 
     def _command(self, line: str) -> None:
-        self.out.write(line + "\n")
-        self.out.flush()
+        self.err.write(line + "\n")
+        self.err.flush()

@@ -125,7 +125,7 @@ def read_secrets(console: Console, environ: Mapping[str, str]) -> dict[str, str]
     malformed, every line of it is masked before the error is reported."""
     raw = read_input(environ, "secrets")
     try:
-        secrets = parse_assignments(raw, "input 'secrets'")
+        secrets = parse_assignments(raw, "input 'secrets'", sensitive=True)
     except EnvshipError:
         console.mask(line.strip() for line in raw.splitlines() if line.strip())
         raise

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..adapters import credentials, runtime
-from ..adapters.console import Console
+from ..adapters.console import Console, fenced
 from ..adapters.kube import Kube, KubeError
 from ..adapters.kube_lease import DeployLock, holder_identity
 from ..core import ownership, plan
@@ -257,13 +257,15 @@ class Deploy:
         if failure.pod:
             where += f" of pod {failure.pod}"
         message = f"{verdict.failed} is not healthy:{where} {failure.reason}: {failure.message}".strip()
-        details = ""
+        details = []
         if verdict.events:
-            details += "\nlast events:\n" + "\n".join(f"  {e}" for e in verdict.events)
+            details += ["last events:", *(f"  {e}" for e in verdict.events)]
         if verdict.logs:
-            details += "\nlast log lines:\n" + "\n".join(f"  {line}" for line in verdict.logs.splitlines()[-20:])
-        self.console.error(Problem(message + details, None, self.failure_hint(failure.reason)), "rollout failed")
-        block = "\n".join(["```", message + details, "```"])
+            details += ["last log lines:", *(f"  {line}" for line in verdict.logs.splitlines()[-20:])]
+        # events and pod logs come from the cluster (and the app): printed as untrusted text
+        self.console.error(Problem(message, None, self.failure_hint(failure.reason)), "rollout failed",
+                           "\n".join(details))
+        block = fenced("\n".join([message, *details]))
         self.console.summary(f"### envship deploy: {self.target.name} failed\n\n{block}\n")
 
     @staticmethod

@@ -10,9 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from . import kinds
+from . import kinds, output
 from .naming import secret_content_hash
 from .ownership import PART_OF, ApplySet
 from .render import ANNOTATION_PREFIX, REDACTED, RenderedObject
@@ -70,8 +68,9 @@ def _masked_secret(secret: dict[str, Any]) -> dict[str, Any]:
 
 
 def diff(live: Mapping[str, Any] | None, desired: Mapping[str, Any], name: str) -> str:
-    before = yaml.safe_dump(comparable(live), sort_keys=True) if live else ""
-    after = yaml.safe_dump(comparable(desired), sort_keys=True)
+    """A unified diff of what a user cares about; no line of it can be a workflow command (output.dump)."""
+    before = output.dump(comparable(live), sort_keys=True) if live else ""
+    after = output.dump(comparable(desired), sort_keys=True)
     lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
                                  fromfile=f"live/{name}", tofile=f"envship/{name}", n=3)
     return "".join(lines)
