@@ -38,6 +38,7 @@ from .store import Store
 SCENARIO_ANNOTATION = "fake.envship.dev/scenario"
 READY_AFTER_ANNOTATION = "fake.envship.dev/ready-after"
 RUN_FOR_ANNOTATION = "fake.envship.dev/run-for"
+LOG_ANNOTATION = "fake.envship.dev/log"  # lines every container of the pod prints after starting (the app's own)
 
 SCENARIOS = ("healthy", "slow", "crashloop", "pullfail", "missingkey", "unschedulable", "neverready")
 _ALIASES = {"crash-loop": "crashloop", "crashloopbackoff": "crashloop", "pull-fail": "pullfail",
@@ -95,6 +96,7 @@ class ContainerSim:
     runs: int = 0                  # container instances started so far (for logs)
     restarts: int = 0              # restartCount so far (kept when a crash-looping container recovers)
     done_at: float | None = None   # init/job container finished
+    output: list[str] = field(default_factory=list)  # what the app prints (annotation fake.envship.dev/log)
 
 
 @dataclass
@@ -916,10 +918,12 @@ class Controller:
         if sim is None:
             spec = pod.get("spec") or {}
             containers = []
+            printed = str((meta(pod).get("annotations") or {}).get(LOG_ANNOTATION, "")).splitlines()
             for key, init in (("initContainers", True), ("containers", False)):
                 for c in spec.get(key) or []:
                     scenario, params = self._scenario_for(pod, c)
-                    containers.append(ContainerSim(c.get("name", ""), str(c.get("image", "")), init, scenario, params))
+                    containers.append(ContainerSim(c.get("name", ""), str(c.get("image", "")), init, scenario, params,
+                                                   output=printed))
             sim = PodSim(uid, meta(pod).get("namespace", ""), meta(pod)["name"], now, time.time(), containers)
             self._pods[uid] = sim
         return sim
@@ -1262,7 +1266,7 @@ class Controller:
 
     @staticmethod
     def _lines(c: ContainerSim, run: int) -> list[str]:
-        lines = [f"fake: starting {c.image} (container {c.name}, attempt {run})"]
+        lines = [f"fake: starting {c.image} (container {c.name}, attempt {run})", *c.output]
         if c.scenario == "crashloop":
             lines += ["fake: loading configuration", "panic: fake crash-loop scenario: exiting with code 1",
                       "goroutine 1 [running]:", "main.main()", "\t/app/main.go:42 +0x1d"]

@@ -221,7 +221,8 @@ def decide(inventory: Inventory, objects: Sequence[Any], live: Mapping[Key, Mapp
             decision.adopted.append(obj.describe())
             continue
         where = f" in namespace {obj.namespace}" if obj.namespace else ""
-        hint = ("envship never takes an object from another deploy: rename yours" if other_deploy else
+        hint = ("envship never takes an object from another ApplySet (another envship deploy, or kubectl's "
+                "--applyset), not even with 'adopt: true': rename yours" if other_deploy else
                 "envship never takes over objects it did not create: rename yours, delete the old one, or set "
                 f"'adopt: true' on environment '{applyset.environment}' to take it over deliberately")
         decision.foreign.append(Problem(
