@@ -99,8 +99,8 @@ Secret/ConfigMap or key, `envFrom` to a missing one (CreateContainerConfigError)
 volumes that do not exist (ContainerCreating, FailedMount) block a container like on a real node, and
 invalid image references give InvalidImageName. The pod annotation `fake.envship.dev/log` holds lines its
 containers print after starting (what an app writes, for tests of log handling). Jobs run pods to completion
-(`fake.envship.dev/run-for`, default 0.3 s); crashing Job pods fail until backoffLimit. Services of type LoadBalancer and Ingresses
-get status.loadBalancer.ingress (`lb_ip`, default 203.0.113.10) after `lb_delay`.
+(`fake.envship.dev/run-for`, default 0.3 s); crashing Job pods fail until backoffLimit. Services of type
+LoadBalancer and Ingresses get status.loadBalancer.ingress (`lb_ip`, default 203.0.113.10) after `lb_delay`.
 
 Known differences from a real kube-apiserver: no schemas (unknown fields are accepted and kept;
 fieldValidation is ignored), no conversion between versions of a group, no admission webhooks, RBAC,

@@ -158,11 +158,18 @@ class Session:
                 live[key_of(current)] = current
         return live
 
-    def apply_parent(self, group_kinds: set[str]) -> None:
+    def apply_parent(self, group_kinds: set[str], live: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The applyset's parent with its inventory: before members are applied it lists every group-kind
-        that may hold one (old and new), after a prune only the current ones (KEP-3659's order)."""
-        tooling = f"envship/{__version__}"
-        self.kube.apply(self.applyset.parent(group_kinds, tooling, self.repository))
+        that may hold one (old and new), after a prune only the current ones (KEP-3659's order). Not
+        written when the live parent already says exactly that (a redeploy that changes nothing writes
+        nothing). Returns the parent as it now is."""
+        annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+        # a run outside Actions (no GITHUB_REPOSITORY) keeps the repository the deploys come from
+        repository = self.repository or str(annotations.get(ownership.REPOSITORY, ""))
+        desired = self.applyset.parent(group_kinds, f"envship/{__version__}", repository)
+        if live is not None and _says(live, desired):
+            return dict(live)
+        return self.kube.apply(desired)
 
     @staticmethod
     def group_kinds(objects: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -283,6 +290,15 @@ class Session:
         return ReleaseRecord(revision, release.image, release.digest, release.git_sha, release.run_url,
                              release.time,
                              [plan.without_secret_values(o, salt) for o in objects], self.applyset.id)
+
+
+def _says(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """Whether the live object carries every label and annotation `desired` sets, with the same values."""
+    for field_name in ("labels", "annotations"):
+        have = (live.get("metadata") or {}).get(field_name) or {}
+        if any(have.get(k) != v for k, v in desired["metadata"][field_name].items()):
+            return False
+    return live.get("type") == desired.get("type")
 
 
 def _outcome(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str:

@@ -152,19 +152,19 @@ class Deploy:
         members = self.session.group_kinds(o.obj for o in decision.apply)
         known = members | self.session.group_kinds(decision.members) | ownership.parent_group_kinds(survey.parent)
         with self.console.group(f"apply {len(decision.apply)} objects to {self.target.namespace}"):
-            self.session.apply_parent(known)  # the inventory first: a crash after this still finds everything
+            # the inventory first: a deploy killed after this still finds everything it may have created
+            parent = self.session.apply_parent(known, survey.parent)
             result, _ = self.session.apply_all(decision.apply, survey.live)
-            if self.namespace_created:
-                result.applied = [(n, "created" if n == f"Namespace/{self.target.namespace}" else o)
-                                  for n, o in result.applied]
-            self.report_apply(result)
+            created = f"Namespace/{self.target.namespace}" if self.namespace_created else ""
+            result.applied = [(n, "created" if n == created else o) for n, o in result.applied]
+            self.report_apply(result, already_shown=created)
         if result.failed:
             raise self.apply_failure(result)
         with self.console.group("wait for the rollout"):
             verdict = self.wait([o.obj for o in decision.apply])
         if verdict.ok:
             pruned = self.session.prune(decision.prune)
-            self.session.apply_parent(members)
+            self.session.apply_parent(members, parent)
             revision = (previous.revision if previous else 0) + 1
             self.session.record_release(self.session.new_record(revision, [o.obj for o in decision.apply]))
             self.report_success(result, pruned, revision)
@@ -235,9 +235,10 @@ class Deploy:
                                       "deploy the previous digest again with its secret values"))
 
     # -- reporting ------------------------------------------------------------------------------------
-    def report_apply(self, result: ApplyResult) -> None:
+    def report_apply(self, result: ApplyResult, already_shown: str = "") -> None:
         for name, outcome in sorted(result.applied):
-            self.console.info(f"  {name} {outcome}")
+            if name != already_shown:
+                self.console.info(f"  {name} {outcome}")
 
     def apply_failure(self, result: ApplyResult) -> OperationError:
         name, message = result.failed[0]
