@@ -194,13 +194,16 @@ class Deploy:
             restored = [RenderedObject(plan.as_member(o, self.session.applyset)) for o in previous.objects]
             survey = self.session.survey(restored, previous)
             decision = survey.decision
+            if decision.foreign:   # taken by someone else since that release: not ours to restore
+                self.console.error(Problem(f"rollback stopped: {decision.foreign[0].message}", None,
+                                           "fix the cluster by hand or deploy a known-good digest"), "rollback failed")
+                return
             # Secrets are recorded without their values: they are left as they are, and checked
             kept = [o for o in decision.apply if plan.values_left_out(o.obj)]
             result, _ = self.session.apply_all([o for o in decision.apply if o not in kept], survey.live)
             self.check_kept_secrets(kept, survey)
-            if result.failed or decision.foreign:
-                failed = result.failed[0] if result.failed else (decision.foreign[0].message, "")
-                self.console.error(Problem(f"rollback failed to apply {failed[0]}: {failed[1]}".rstrip(": "),
+            if result.failed:
+                self.console.error(Problem(f"rollback failed to apply {result.failed[0][0]}: {result.failed[0][1]}",
                                            None, "fix the cluster by hand or deploy a known-good digest"),
                                    "rollback failed")
                 return
