@@ -702,3 +702,44 @@ def test_prune_never_deletes_an_object_replaced_meanwhile(repo: Repo) -> None:
     assert removed == [] and "ConfigMap/settings was replaced meanwhile by someone else: left alone" in err.getvalue()
     theirs = repo.kube.get("configmaps", repo.namespace, "settings")
     assert theirs is not None and theirs["data"] == {"theirs": "1"}
+
+
+def test_the_action_names_its_input_for_a_sweeping_prune(repo: Repo) -> None:
+    assert repo.deploy()[0] == 0
+    repo.remove("deploy/deployment.yaml")
+    repo.remove("deploy/service.yaml")
+    log = io.StringIO()
+
+    def action(**inputs: str) -> int:
+        environ = {**repo.environ, "GITHUB_ACTIONS": "true", "INPUT_COMMAND": "deploy", "INPUT_ENVIRONMENT": "staging",
+                   "INPUT_IMAGE": IMAGE_A, "INPUT_CONFIG": str(repo.root / "envship.yaml"),
+                   "INPUT_SKIP-IMAGE-CHECK": "true", "INPUT_TIMEOUT": "20s",
+                   **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
+        log.seek(0)
+        log.truncate()
+        return main(["action"], environ=environ, out=log, err=log)
+
+    assert action() == 2
+    assert "::error title=deploy refused::this deploy stops before changing anything" in log.getvalue()
+    assert "deploy with the input allow-mass-prune: true" in log.getvalue()
+    assert action(**{"allow-mass-prune": "yes"}) == 2
+    assert "input 'allow-mass-prune' must be true or false" in log.getvalue()
+    assert action(**{"allow-mass-prune": "true"}) == 0, log.getvalue()
+    assert repo.kube.get("deployments", repo.namespace, "web") is None
+
+
+def test_plan_says_which_objects_it_would_adopt(repo: Repo) -> None:
+    repo.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": repo.namespace}})
+    repo.kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings",
+                                                                            "namespace": repo.namespace},
+                      "data": {"mode": "slow"}}, manager="kubectl-create")
+    code, _, err = repo.run("plan")
+    assert code == 1 and "ConfigMap/settings in namespace hello-staging already exists and belongs to someone" in err
+    repo.write("envship.yaml", CONFIG.replace("NAMESPACE", repo.namespace).replace(
+        "    create-namespace: true\n  preview", "    create-namespace: true\n    adopt: true\n  preview"))
+    before = snapshot(repo.kube)
+    code, out, err = repo.run("plan")
+    assert code == 0, err
+    assert "# adopt ConfigMap/settings" in out and "# adopt Namespace/hello-staging" in out and "2 to adopt" in err
+    assert "note: namespace hello-staging exists and envship did not create it" not in err   # adopt marks it
+    assert snapshot(repo.kube) == before   # plan changes nothing
