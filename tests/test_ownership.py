@@ -464,6 +464,13 @@ def test_another_repository_deploying_the_same_target_is_refused(tmp_path: Path,
     assert_untouched(before, snapshot(fake_kube))
 
 
+def settled(kube: FakeKube, namespace: str) -> None:
+    """Wait until the cluster has filled a new namespace (its default ServiceAccount and root CA ConfigMap),
+    so that a snapshot taken next is not overtaken by the controller."""
+    kube.wait_for(lambda: kube.get("serviceaccounts", namespace, "default")
+                  and kube.get("configmaps", namespace, "kube-root-ca.crt"))
+
+
 def another_team(kube: FakeKube, namespace: str = "shared") -> None:
     """A namespace made with kubectl and another team's app in it, settled before the test looks."""
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {"team": "b"}}},
@@ -478,6 +485,7 @@ def another_team(kube: FakeKube, namespace: str = "shared") -> None:
                  "data": {"rate": "3"}}, manager="kubectl-create")
     kube.wait_for(lambda: (kube.get("deployments", namespace, "billing") or {}).get("status", {})
                   .get("readyReplicas") == 1)
+    settled(kube, namespace)
 
 
 def test_an_existing_namespace_is_used_as_it_is_and_never_deleted(tmp_path: Path,
@@ -593,6 +601,7 @@ def load_legacy(kube: FakeKube, extra: Iterable[dict[str, Any]] = ()) -> None:
         kube.apply(obj, manager="envship")
     kube.wait_for(lambda: (kube.get("deployments", "hello-staging", "web") or {}).get("status", {})
                   .get("readyReplicas") == 2, timeout=20)
+    settled(kube, "hello-staging")
 
 
 OLD_PASSWORD = base64.b64encode(b"legacy-old-password-1").decode()
@@ -737,9 +746,58 @@ def test_plan_says_which_objects_it_would_adopt(repo: Repo) -> None:
     assert code == 1 and "ConfigMap/settings in namespace hello-staging already exists and belongs to someone" in err
     repo.write("envship.yaml", CONFIG.replace("NAMESPACE", repo.namespace).replace(
         "    create-namespace: true\n  preview", "    create-namespace: true\n    adopt: true\n  preview"))
+    settled(repo.kube, repo.namespace)
     before = snapshot(repo.kube)
     code, out, err = repo.run("plan")
     assert code == 0, err
     assert "# adopt ConfigMap/settings" in out and "# adopt Namespace/hello-staging" in out and "2 to adopt" in err
     assert "note: namespace hello-staging exists and envship did not create it" not in err   # adopt marks it
     assert snapshot(repo.kube) == before   # plan changes nothing
+
+
+@pytest.mark.parametrize("labels, annotations, says", [
+    ({}, {}, "is not envship's ApplySet parent"),
+    ({"applyset.kubernetes.io/id": applyset_id("envship.hello.staging", "hello-staging")},
+     {"applyset.kubernetes.io/tooling": "kubectl/v1.32.4"}, "is the ApplySet of 'kubectl'"),
+])
+def test_a_parent_name_taken_by_someone_else_stops_the_deploy(repo: Repo, labels: dict[str, str],
+                                                              annotations: dict[str, str], says: str) -> None:
+    repo.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": repo.namespace}})
+    repo.kube.create({"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "envship.hello.staging", "namespace": repo.namespace, "labels": labels,
+        "annotations": annotations}, "data": {"x": "eQ=="}}, manager="kubectl")
+    settled(repo.kube, repo.namespace)
+    before = snapshot(repo.kube)
+    code, _, err = repo.deploy()
+    assert code == 1
+    assert f"error: Secret/envship.hello.staging in namespace hello-staging {says}" in err
+    assert "hint: rename or delete that Secret" in err
+    assert snapshot(repo.kube) == before
+
+
+def test_rollback_says_when_a_secret_of_the_release_cannot_be_restored(repo: Repo) -> None:
+    repo.write("deploy/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {user: app-one}\n")
+    assert repo.deploy()[0] == 0
+    repo.write("deploy/db.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {user: app-two}\n")
+    repo.kube.set_scenario("crashloop", image=DIGEST_B)
+    code, _, err = repo.deploy(image=IMAGE_B)
+    assert code == 1 and "rolled back to revision 1: healthy" in err
+    assert "warning: rollback: Secret/db changed since that release and cannot be restored (release records keep " \
+           "no secret values)" in err
+
+
+def test_rollback_stops_at_an_object_someone_else_took_meanwhile(repo: Repo) -> None:
+    assert repo.deploy()[0] == 0
+    settings = repo.kube.get("configmaps", repo.namespace, "settings")
+    assert settings is not None
+    repo.kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {  # another tool takes it over
+        "name": "settings", "namespace": repo.namespace, "labels": {PART_OF: "applyset-someone-else-v1"}}},
+        manager="envship")
+    repo.remove("deploy/settings.yaml")
+    repo.kube.set_scenario("crashloop", image=DIGEST_B)
+    code, _, err = repo.deploy(image=IMAGE_B)
+    assert code == 1
+    assert "error: rollback stopped: ConfigMap/settings in namespace hello-staging already exists and belongs to " \
+           "the ApplySet applyset-someone-else-v1" in err
+    taken = repo.kube.get("configmaps", repo.namespace, "settings")
+    assert taken is not None and taken["metadata"]["labels"][PART_OF] == "applyset-someone-else-v1"
