@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import BASE_CONFIG, DEPLOYMENT, DIGEST, EPOCH, IMAGE, Project, b64, location_of, parse_github_output
 
-from envship.adapters.github_actions import read_input
+from envship.adapters.runtime import read_input
 from envship.cli import main
 
 TOKEN = "s3cr3t-Value-XYZ-123"

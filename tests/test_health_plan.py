@@ -139,7 +139,7 @@ def test_release_record_round_trips_without_secret_values() -> None:
     secret = {"apiVersion": "v1", "kind": "Secret",
               "metadata": {"name": "hello-secrets-1", "namespace": "hello-staging"},
               "data": {"TOKEN": "c2VjcmV0LXZhbHVl"}}
-    record = plan.ReleaseRecord(3, "ghcr.io/acme/hello@sha256:" + "a" * 64, "sha256:" + "a" * 64, "abc",
+    record = plan.DeployRecord(3, "ghcr.io/acme/hello@sha256:" + "a" * 64, "sha256:" + "a" * 64, "abc",
                                 "https://github.com/acme/hello/actions/runs/1", "2026-11-26T08:00:00Z",
                                 [cm("hello-env-1", LABELS, data={"A": "1"}), plan.without_secret_values(secret, salt)],
                                 applyset.id)

@@ -696,10 +696,10 @@ def test_prune_never_deletes_an_object_replaced_meanwhile(repo: Repo) -> None:
     repo.kube.create({"apiVersion": "v1", "kind": "ConfigMap",
                       "metadata": {"name": "settings", "namespace": repo.namespace}, "data": {"theirs": "1"}})
     from envship.adapters.console import Console
-    from envship.adapters.credentials import connect
     from envship.adapters.kube import Kube
-    from envship.commands.cluster import Session
+    from envship.adapters.kube.credentials import connect
     from envship.commands.render import RenderOptions, build_rendering
+    from envship.engine.session import Session
 
     rendering = build_rendering(RenderOptions(str(repo.root / "envship.yaml"), "staging", IMAGE_A), repo.environ)
     err = io.StringIO()

@@ -23,7 +23,7 @@ import requests
 from conftest import BASE_CONFIG, DEPLOYMENT, DIGEST, EPOCH, SERVICE, Project, Result, parse_github_output, run
 from registry_fixture import PASSWORD, USER, Registry, TokenRegistry, free_port, skopeo_digest
 
-from envship.adapters.registry_credentials import find_credential
+from envship.adapters.registry.credentials import find_credential
 from envship.core.imageref import parse_image_ref
 from envship.core.registry import (
     ConfigEntry,
@@ -565,8 +565,8 @@ def test_render_a_digest_stays_offline(project: Project, tmp_path: Path) -> None
 def test_pin_image_verifies_a_digest_when_asked(registry: Registry, project: Project, tmp_path: Path) -> None:
     """What deploy, plan and promote use: a digest must exist in the registry before the cluster is touched."""
     from envship.adapters.registry import ImageNotFound, client
-    from envship.commands.imagecheck import pin_image
     from envship.core.config import parse_config
+    from envship.engine.images import pin_image
 
     digest = registry.upload_image("acme/hello", "2.0.0")
     config = parse_config(BASE_CONFIG.replace("image: ghcr.io/acme/hello", f"image: {registry.host}/acme/hello"),

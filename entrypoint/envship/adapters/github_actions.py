@@ -19,10 +19,6 @@ from ..errors import Problem, UsageError
 from .console import Console
 
 
-def read_input(environ: Mapping[str, str], name: str, default: str = "") -> str:
-    return environ.get("INPUT_" + name.replace(" ", "_").upper(), default).strip()
-
-
 def parse_assignments(text: str, source: str, sensitive: bool = False) -> dict[str, str]:
     """Multi-line `KEY=VALUE` lists; blank lines and `#` comments are skipped. A multi-line value (a PEM
     key) is written as `KEY<<DELIM`, its lines, then `DELIM` alone on a line, as in GITHUB_OUTPUT.

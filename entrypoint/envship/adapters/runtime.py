@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from ..errors import UsageError
+
+
+def container_path(path: str, environ: Mapping[str, str]) -> str:
+    """A runner path as this process sees it. Steps before a container action export host paths
+    (google-github-actions/auth's GOOGLE_APPLICATION_CREDENTIALS, get-gke-credentials' KUBECONFIG) for
+    files they wrote into the workspace, which the container sees under GITHUB_WORKSPACE instead."""
+    workspace = environ.get("GITHUB_WORKSPACE", "")
+    if not path or os.path.exists(path) or not workspace:
+        return path
+    moved = os.path.join(workspace, os.path.basename(path))
+    return moved if os.path.exists(moved) else path
+
+
+def read_input(environ: Mapping[str, str], name: str, default: str = "") -> str:
+    """An action input as the runner passes it: INPUT_<NAME>, upper-cased, hyphens kept."""
+    return environ.get("INPUT_" + name.replace(" ", "_").upper(), default).strip()
 
 
 def run_url(environ: Mapping[str, str], attempt: bool = True) -> str:

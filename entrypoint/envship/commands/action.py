@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..adapters.console import Console
-from ..adapters.github_actions import parse_assignments, read_input
+from ..adapters.github_actions import parse_assignments
+from ..adapters.runtime import read_input
 from ..errors import EnvshipError, Problem, UsageError
 
 if TYPE_CHECKING:

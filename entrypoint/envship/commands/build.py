@@ -91,7 +91,7 @@ def container_login(repo: ImageRef, console: Console, environ: Mapping[str, str]
     token for Artifact Registry and gcr.io, or a docker config in the container."""
     if environ.get("ENVSHIP_ACTION_IMAGE") != "1":
         return None
-    from ..adapters.registry_credentials import find_credential
+    from ..adapters.registry.credentials import find_credential
 
     credential = find_credential(repo.registry, environ, console.mask)
     if credential.anonymous:

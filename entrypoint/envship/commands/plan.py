@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..adapters import credentials
 from ..adapters.console import Console
-from ..adapters.kube import Kube
+from ..adapters.kube import Kube, credentials
 from ..core import ownership, plan
 from ..core.ownership import describe, key_of
+from ..engine.session import Session
 from ..errors import OperationError, Problem
 from . import render as render_command
-from .cluster import Session
 from .deploy import DeployOptions
 
 

@@ -10,8 +10,8 @@ from ..adapters.console import Console
 from ..core import output
 from ..core.config import Config, Environment, did_you_mean
 from ..core.render import Inputs, Release, Rendering, render, resolve_target
+from ..engine.images import ImageRegistry, pin_image
 from ..errors import UsageError
-from .imagecheck import ImageRegistry, pin_image
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def run(opts: RenderOptions, console: Console, environ: Mapping[str, str]) -> in
 
 
 def environment_url(rendering: Rendering) -> str:
-    return f"https://{rendering.target.host}" if rendering.target.host else ""
+    return rendering.url
 
 
 def report(rendering: Rendering, console: Console) -> None:

@@ -87,8 +87,9 @@ def changed(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
 
 # -- release records ------------------------------------------------------------------------------
 @dataclass
-class ReleaseRecord:
-    """What a healthy deploy left running: enough to re-apply it on rollback. Secrets are kept without
+class DeployRecord:
+    """What a healthy deploy left running, kept in the cluster: enough to re-apply it on rollback. (The
+    build job's record of an image is core/release.py's ReleaseRecord.) Secrets are kept without
     their values (a fingerprint instead): a rotated secret must not live on in old records."""
 
     revision: int
@@ -105,7 +106,7 @@ class ReleaseRecord:
         return base64.b64encode(gzip.compress(raw, mtime=0)).decode()
 
     @classmethod
-    def decode(cls, data: str) -> ReleaseRecord:
+    def decode(cls, data: str) -> DeployRecord:
         raw = json.loads(gzip.decompress(base64.b64decode(data)))
         return cls(**raw)
 
@@ -159,7 +160,7 @@ def as_member(obj: Mapping[str, Any], applyset: ApplySet) -> dict[str, Any]:
     return dict(copy)
 
 
-def release_record_object(record: ReleaseRecord, applyset: ApplySet) -> dict[str, Any]:
+def release_record_object(record: DeployRecord, applyset: ApplySet) -> dict[str, Any]:
     labels = {**applyset.human_labels(), RECORD_LABEL: "release", "envship.dev/revision": str(record.revision)}
     return {
         "apiVersion": "v1", "kind": "Secret", "type": "envship.dev/release",
@@ -174,6 +175,6 @@ def release_record_name(app: str, environment: str, revision: int) -> str:
     return f"envship.{app}.{environment}.v{revision}"
 
 
-def decode_release_record(secret: Mapping[str, Any]) -> ReleaseRecord:
+def decode_release_record(secret: Mapping[str, Any]) -> DeployRecord:
     data = (secret.get("data") or {}).get("release", "")
-    return ReleaseRecord.decode(base64.b64decode(data).decode())
+    return DeployRecord.decode(base64.b64decode(data).decode())

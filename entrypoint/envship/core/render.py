@@ -96,6 +96,11 @@ class Rendering:
     env_secret: str | None = None
     notes: list[str] = field(default_factory=list)  # what render changed beyond the documented rules
 
+    @property
+    def url(self) -> str:
+        """The environment's URL, `https://HOST`, or empty without a host."""
+        return f"https://{self.target.host}" if self.target.host else ""
+
 
 @dataclass(frozen=True)
 class Inputs:

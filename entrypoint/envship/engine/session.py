@@ -18,7 +18,7 @@ from ..adapters.console import Console
 from ..adapters.kube import ApiResource, Kube, KubeError
 from ..core import ownership, plan
 from ..core.ownership import PART_OF, Decision, Inventory, Key, describe, group_kind, key_of
-from ..core.plan import ReleaseRecord
+from ..core.plan import DeployRecord
 from ..core.render import RenderedObject, Rendering
 from ..errors import OperationError, Problem
 
@@ -110,7 +110,7 @@ class Session:
     def parent(self) -> dict[str, Any] | None:
         return self.kube.get(self.kube.resource("v1", "Secret"), self.target.namespace, self.applyset.name)
 
-    def survey(self, objects: Sequence[RenderedObject], previous: ReleaseRecord | None,
+    def survey(self, objects: Sequence[RenderedObject], previous: DeployRecord | None,
                namespace_exists: bool = True) -> Survey:
         """The parent, the live state of every kind that matters (rendered, in the last release, in the
         parent's inventory) and the ownership decision for `objects`."""
@@ -248,7 +248,7 @@ class Session:
         numbered = [(int(i["metadata"]["labels"].get("envship.dev/revision", "0")), i) for i in items]
         return sorted(numbered, key=lambda pair: pair[0])
 
-    def latest_release(self) -> ReleaseRecord | None:
+    def latest_release(self) -> DeployRecord | None:
         releases = self.releases()
         if not releases:
             return None
@@ -259,7 +259,7 @@ class Session:
                                       "rollback is not possible this time"))
             return None
 
-    def record_release(self, record: ReleaseRecord) -> None:
+    def record_release(self, record: DeployRecord) -> None:
         """Write the record, keep the last KEEP_RELEASES, and take the secret values out of records that
         an earlier envship version wrote with them (after a rotation they must not live on)."""
         self.kube.apply(plan.release_record_object(record, self.applyset))
@@ -284,10 +284,10 @@ class Session:
             self.console.info(f"removed secret values from {purged} release record(s) an earlier envship version "
                               "wrote with them")
 
-    def new_record(self, revision: int, objects: Sequence[Mapping[str, Any]]) -> ReleaseRecord:
+    def new_record(self, revision: int, objects: Sequence[Mapping[str, Any]]) -> DeployRecord:
         release = self.rendering.release
         salt = plan.record_salt(self.applyset)
-        return ReleaseRecord(revision, release.image, release.digest, release.git_sha, release.run_url,
+        return DeployRecord(revision, release.image, release.digest, release.git_sha, release.run_url,
                              release.time,
                              [plan.without_secret_values(o, salt) for o in objects], self.applyset.id)
 

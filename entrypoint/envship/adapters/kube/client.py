@@ -20,7 +20,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from ..errors import OperationError
+from ...errors import OperationError
 
 FIELD_MANAGER = "envship"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"

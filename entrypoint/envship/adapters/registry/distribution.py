@@ -19,9 +19,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
-from .. import __version__
-from ..core.imageref import ImageRef
-from ..core.registry import (
+from ... import __version__
+from ...core.imageref import ImageRef
+from ...core.registry import (
     ACCEPT,
     MEDIA_TYPE_NAMES,
     Challenge,
@@ -33,8 +33,8 @@ from ..core.registry import (
     tags_in,
     valid_digest,
 )
-from ..errors import EXIT_FAILED, EXIT_USAGE, EnvshipError, Problem
-from .registry_credentials import Credential, find_credential
+from ...errors import EXIT_FAILED, EXIT_USAGE, EnvshipError, Problem
+from .credentials import Credential, find_credential
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 DEFAULT_RETRIES = 4

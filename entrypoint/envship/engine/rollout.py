@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapters.kube import Kube
-from ..adapters.kube_watch import Informers
-from ..core import health
+from ..adapters.kube.watch import Informers
+from ..core import health, workloads
 from ..core.health import FAILED, READY, Failure, Health, HealthRules
 
 
@@ -26,24 +26,6 @@ class Verdict:
     events: list[str] = field(default_factory=list)
     logs: str = ""
     timed_out: bool = False
-
-
-def _controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
-    return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
-
-
-def _template_matches(rs: Mapping[str, Any], deployment: Mapping[str, Any]) -> bool:
-    """The deployment controller's EqualIgnoreHash: same pod template but for pod-template-hash."""
-    def strip(template: Any) -> Any:
-        template = dict(template or {})
-        meta = dict(template.get("metadata") or {})
-        labels = dict(meta.get("labels") or {})
-        labels.pop("pod-template-hash", None)
-        meta["labels"] = labels
-        template["metadata"] = meta
-        return template
-
-    return bool(strip((rs.get("spec") or {}).get("template")) == strip((deployment.get("spec") or {}).get("template")))
 
 
 class Rollout:
@@ -118,25 +100,9 @@ class Rollout:
                 result[label] = Health(health.PENDING, f"{name} not created yet")
                 continue
             live.setdefault("kind", kind)
-            self.current_pods[label] = self._pods_of(live, pods, replicasets)
+            self.current_pods[label] = workloads.current_pods(live, pods, replicasets)
             result[label] = health.object_health(live, self.current_pods[label], self.rules)
         return result
-
-    def _pods_of(self, live: Mapping[str, Any], pods: list[dict[str, Any]],
-                 replicasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        uid = str(live["metadata"].get("uid", ""))
-        kind = live.get("kind")
-        if kind == "Deployment":
-            owned = [rs for rs in replicasets if _controlled_by(rs, uid) and _template_matches(rs, live)]
-            owners = {str(rs["metadata"].get("uid")) for rs in owned}
-            return [p for p in pods if any(_controlled_by(p, o) for o in owners)]
-        if kind == "StatefulSet":
-            revision = (live.get("status") or {}).get("updateRevision")
-            return [p for p in pods if _controlled_by(p, uid) and (
-                not revision or (p["metadata"].get("labels") or {}).get("controller-revision-hash") == revision)]
-        if kind in ("DaemonSet", "Job"):
-            return [p for p in pods if _controlled_by(p, uid)]
-        return []
 
     # -- failure details ------------------------------------------------------------------------
     def explain(self, verdict: Verdict) -> None:

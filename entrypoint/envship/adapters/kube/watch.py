@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from .kube import ApiResource, Kube, KubeError, WatchExpired
+from .client import ApiResource, Kube, KubeError, WatchExpired
 
 WATCH_SECONDS = 240
 

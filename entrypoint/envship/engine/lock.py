@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ..adapters.kube import Kube, KubeError
 from ..errors import OperationError
-from .kube import Kube, KubeError
 
 LEASE_SECONDS = 30
 

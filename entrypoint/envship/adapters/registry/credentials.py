@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.registry import ConfigEntry, DockerConfigError, docker_config_entry, helper_server, is_google_registry
-from ..errors import OperationError
-from .github_actions import read_input
+from ...core.registry import ConfigEntry, DockerConfigError, docker_config_entry, helper_server, is_google_registry
+from ...errors import OperationError
+from ..runtime import read_input
 
 Mask = Callable[[Iterable[str]], None]
 
@@ -128,7 +128,7 @@ def google_access_token(environ: Mapping[str, str]) -> tuple[str, str]:
     import google.auth.exceptions
     import google.auth.transport.requests
 
-    from .credentials import load_google_credentials
+    from ..google import load_google_credentials
 
     credentials = load_google_credentials(environ)
     if credentials is None:

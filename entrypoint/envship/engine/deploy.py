@@ -1,0 +1,287 @@
+"""One deploy, start to end: lock, check ownership, apply in tiers, wait (fast-fail), prune, record; roll
+back on failure. What the deploy may change and prune is its applyset's (core/ownership.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..adapters import runtime
+from ..adapters.console import Console, fenced
+from ..adapters.kube import Kube, KubeError
+from ..core import ownership, plan
+from ..core.health import HealthRules
+from ..core.naming import sanitize_label
+from ..core.ownership import key_of
+from ..core.plan import DeployRecord
+from ..core.render import RenderedObject, Rendering
+from ..errors import OperationError, Problem, RefusedError
+from .lock import DeployLock, holder_identity
+from .rollout import Rollout, Verdict
+from .session import ApplyResult, Session, Survey
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """How a deploy behaves, whoever asked for it (the CLI or the action)."""
+
+    timeout: float = 600.0
+    no_rollback: bool = False
+    lock_timeout: float = 600.0
+    crashloop_restarts: int = 1
+    allow_mass_prune: bool = False  # prune most of the app (or all of its workloads, or a Namespace)
+    allow_mass_prune_flag: str = "--allow-mass-prune"  # how the user sets it (the action: input allow-mass-prune)
+    lease_seconds: int = 30
+
+
+def lock_name(app: str, environment: str) -> str:
+    return sanitize_label(f"envship-lock-{app}-{environment}")
+
+
+class Deploy:
+    def __init__(self, kube: Kube, rendering: Rendering, app: str, opts: DeploySettings, console: Console,
+                 environ: Mapping[str, str]) -> None:
+        self.kube = kube
+        self.lease_seconds = opts.lease_seconds
+        self.rendering = rendering
+        self.app = app
+        self.opts = opts
+        self.console = console
+        self.environ = environ
+        self.target = rendering.target
+        self.session = Session(kube, rendering, app, console, environ)
+        self.rules = HealthRules(crashloop_restarts=opts.crashloop_restarts)
+        self.namespace_created = False
+
+    @property
+    def rollback_enabled(self) -> bool:
+        return self.target.environment.protected or not self.opts.no_rollback
+
+    def run(self) -> int:
+        objects = self.rendering.objects
+        env = self.target
+        self.console.info(f"deploying {self.rendering.release.image} to {env.name} ({env.namespace}) on "
+                          f"{self.kube.connection.description}")
+        with self.console.group(f"connect to {self.kube.connection.description}"):
+            self.session.check_kinds(objects)
+            self.prepare_namespace(objects)
+        lock = DeployLock(self.kube, env.namespace, lock_name(self.app, env.name), self.holder(),
+                          self.lease_seconds)
+        lock.acquire(self.opts.lock_timeout, lambda who: self.console.info(f"waiting for the deploy lock: {who}"))
+        try:
+            return self.deploy(objects)
+        finally:
+            lock.release()
+
+    def holder(self) -> str:
+        url = runtime.run_url(self.environ, attempt=False)  # a re-run attempt is the same deploy
+        job = self.environ.get("GITHUB_JOB", "")
+        return holder_identity(f"{url}#{job}" if url else "")
+
+    def prepare_namespace(self, objects: Sequence[RenderedObject]) -> None:
+        """The lock lives in the namespace, so it must exist before anything else. A missing one is
+        created (POST: never an existing namespace) with the applyset's label, which is how envship
+        remembers that the namespace is its own; an existing one is left alone until the ownership
+        check under the lock has passed."""
+        if self.session.namespace() is not None:
+            return
+        namespace = next((o for o in objects if o.kind == "Namespace" and o.name == self.target.namespace), None)
+        if namespace is None:
+            raise OperationError(
+                f"namespace {self.target.namespace} does not exist in {self.kube.connection.description}",
+                f"create it, or set 'create-namespace: true' on environment '{self.target.name}'")
+        # nothing namespaced can be in the way yet, but cluster-scoped objects can: check them first
+        survey = self.session.survey(objects, None, namespace_exists=False)
+        self.refuse_foreign(survey.decision)
+        try:
+            self.kube.create(self.session.resource_of(namespace.obj), None, namespace.obj)
+        except KubeError as e:
+            if e.status != 409:
+                raise
+            return  # created meanwhile by someone else: judged under the lock like any existing namespace
+        self.namespace_created = True
+        self.console.info(f"  {namespace.describe()} created")
+
+    def refuse_foreign(self, decision: ownership.Decision) -> None:
+        foreign = decision.foreign
+        if foreign:
+            more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+            raise OperationError(foreign[0].message + more, foreign[0].hint, foreign[0].location)
+
+    def check_ownership(self, survey: Survey) -> None:
+        """Everything that must hold before the first write under the lock."""
+        decision = survey.decision
+        self.refuse_foreign(decision)
+        if not self.opts.allow_mass_prune:
+            sweeping = ownership.sweeping_prune(decision, self.app, self.target.namespace)
+            if sweeping is not None:
+                raise RefusedError(f"this deploy stops before changing anything: {sweeping.message}",
+                                   sweeping.hint.replace("allow-mass-prune", self.opts.allow_mass_prune_flag))
+        for note in decision.notes:
+            self.console.info(f"note: {note}")
+        for name in decision.adopted:
+            self.console.info(f"  {name} adopted (adopt: true): envship owns it from now on")
+
+    def deploy(self, objects: Sequence[RenderedObject]) -> int:
+        previous = self.session.latest_release()
+        survey = self.session.survey(objects, previous)
+        self.check_ownership(survey)
+        decision = survey.decision
+        members = self.session.group_kinds(o.obj for o in decision.apply)
+        known = members | self.session.group_kinds(decision.members) | ownership.parent_group_kinds(survey.parent)
+        with self.console.group(f"apply {len(decision.apply)} objects to {self.target.namespace}"):
+            # the inventory first: a deploy killed after this still finds everything it may have created
+            parent = self.session.apply_parent(known, survey.parent)
+            result, _ = self.session.apply_all(decision.apply, survey.live)
+            created = f"Namespace/{self.target.namespace}" if self.namespace_created else ""
+            result.applied = [(n, "created" if n == created else o) for n, o in result.applied]
+            self.report_apply(result, already_shown=created)
+        if result.failed:
+            raise self.apply_failure(result)
+        with self.console.group("wait for the rollout"):
+            verdict = self.wait([o.obj for o in decision.apply])
+        if verdict.ok:
+            pruned = self.session.prune(decision.prune)
+            self.session.apply_parent(members, parent)
+            revision = (previous.revision if previous else 0) + 1
+            self.session.record_release(self.session.new_record(revision, [o.obj for o in decision.apply]))
+            self.report_success(result, pruned, revision)
+            return 0
+        self.report_failure(verdict)
+        self.roll_back(previous, verdict)
+        return 1
+
+    def wait(self, objects: Sequence[Mapping[str, Any]]) -> Verdict:
+        rollout = Rollout(self.kube, self.target.namespace, self.session.selector, objects, self.rules,
+                          lambda line: self.console.info(f"  {line}"))
+        verdict = rollout.wait(self.opts.timeout)
+        if not verdict.ok:
+            rollout.explain(verdict)
+        return verdict
+
+    # -- rollback -----------------------------------------------------------------------------------
+    def roll_back(self, previous: DeployRecord | None, verdict: Verdict) -> None:
+        if not self.rollback_enabled:
+            self.console.info("rollback disabled (--no-rollback): the failed release stays in place")
+            return
+        if previous is None:
+            self.console.info("no earlier healthy release recorded: nothing to roll back to")
+            return
+        self.console.info(f"rolling back to revision {previous.revision} ({previous.image})")
+        with self.console.group(f"roll back to revision {previous.revision}"):
+            restored = [RenderedObject(plan.as_member(o, self.session.applyset)) for o in previous.objects]
+            survey = self.session.survey(restored, previous)
+            decision = survey.decision
+            if decision.foreign:   # taken by someone else since that release: not ours to restore
+                self.console.error(Problem(f"rollback stopped: {decision.foreign[0].message}", None,
+                                           "fix the cluster by hand or deploy a known-good digest"), "rollback failed")
+                return
+            # Secrets are recorded without their values: they are left as they are, and checked
+            kept = [o for o in decision.apply if plan.values_left_out(o.obj)]
+            result, _ = self.session.apply_all([o for o in decision.apply if o not in kept], survey.live)
+            self.check_kept_secrets(kept, survey)
+            if result.failed:
+                self.console.error(Problem(f"rollback failed to apply {result.failed[0][0]}: {result.failed[0][1]}",
+                                           None, "fix the cluster by hand or deploy a known-good digest"),
+                                   "rollback failed")
+                return
+            back = self.wait(previous.objects)
+        if back.ok:
+            pruned = self.session.prune(decision.prune)
+            self.console.info(f"rolled back to revision {previous.revision}: healthy"
+                              + (f"; removed {', '.join(pruned)}" if pruned else ""))
+            self.console.summary(f"**Rolled back** to revision {previous.revision} (`{previous.image}`): healthy.\n")
+        else:
+            failure = back.failure
+            self.console.error(Problem(f"rollback to revision {previous.revision} is not healthy either: "
+                                       f"{back.failed} {failure.reason if failure else ''}", None,
+                                       "the cluster itself may be unhealthy; investigate with kubectl"),
+                               "rollback failed")
+            self.console.summary(f"**Rollback** to revision {previous.revision} failed too.\n")
+
+    def check_kept_secrets(self, kept: Sequence[RenderedObject], survey: Survey) -> None:
+        """A recorded Secret is not re-applied (its values are not in the record): the live one must still
+        hold what the release ran with. The env Secret always does (immutable, named by its content)."""
+        salt = plan.record_salt(self.session.applyset)
+        for obj in kept:
+            live = survey.live.get(key_of(obj.obj))
+            recorded = obj.obj["metadata"]["annotations"][plan.VALUES_HASH]
+            if live is None:
+                problem = f"{obj.describe()} is gone and cannot be restored"
+            elif plan.values_fingerprint(live, salt) != recorded:
+                problem = f"{obj.describe()} changed since that release and cannot be restored"
+            else:
+                continue
+            self.console.warn(Problem(f"rollback: {problem} (release records keep no secret values)", None,
+                                      "deploy the previous digest again with its secret values"))
+
+    # -- reporting ------------------------------------------------------------------------------------
+    def report_apply(self, result: ApplyResult, already_shown: str = "") -> None:
+        for name, outcome in sorted(result.applied):
+            if name != already_shown:
+                self.console.info(f"  {name} {outcome}")
+
+    def apply_failure(self, result: ApplyResult) -> OperationError:
+        name, message = result.failed[0]
+        done = ", ".join(n for n, _ in result.applied) or "none"
+        skipped = ", ".join(result.not_attempted) or "none"
+        return OperationError(
+            f"applying {name} failed: {message}",
+            f"applied before the failure: {done}; not attempted: {skipped}. Fix the object and re-run: "
+            "apply is idempotent")
+
+    def report_failure(self, verdict: Verdict) -> None:
+        failure = verdict.failure
+        assert failure is not None
+        where = ""
+        if failure.container:
+            where += f" container {failure.container}"
+        if failure.pod:
+            where += f" of pod {failure.pod}"
+        message = f"{verdict.failed} is not healthy:{where} {failure.reason}: {failure.message}".strip()
+        details = []
+        if verdict.events:
+            details += ["last events:", *(f"  {e}" for e in verdict.events)]
+        if verdict.logs:
+            details += ["last log lines:", *(f"  {line}" for line in verdict.logs.splitlines()[-20:])]
+        # events and pod logs come from the cluster (and the app): printed as untrusted text
+        self.console.error(Problem(message, None, self.failure_hint(failure.reason)), "rollout failed",
+                           "\n".join(details))
+        block = fenced("\n".join([message, *details]))
+        self.console.summary(f"### envship deploy: {self.target.name} failed\n\n{block}\n")
+
+    @staticmethod
+    def failure_hint(reason: str) -> str:
+        return {
+            "ImagePullBackOff": "the cluster cannot pull the image: check the digest exists and the node's pull access",
+            "ErrImagePull": "the cluster cannot pull the image: check the digest exists and the node's pull access",
+            "CrashLoopBackOff": "the container exits right after starting: see the log lines above",
+            "CreateContainerConfigError": "a ConfigMap or Secret key the pod needs is missing: check env/envFrom",
+            "Unschedulable": "no node can take the pod: lower its requests or add capacity",
+            "ProgressDeadlineExceeded": "the rollout made no progress within the deadline: see the events",
+            "Timeout": "raise --timeout if the rollout is just slow",
+        }.get(reason, "see the events above")
+
+    def report_success(self, result: ApplyResult, pruned: list[str], revision: int) -> None:
+        release = self.rendering.release
+        url = self.rendering.url
+        outputs = {"image": release.image, "digest": release.digest, "environment": self.target.name,
+                   "namespace": self.target.namespace, "url": url, "revision": str(revision),
+                   "changed": str(result.count("created") + result.count("configured") + len(pruned))}
+        for name, value in outputs.items():
+            self.console.set_output(name, value)
+        for name in pruned:
+            self.console.info(f"  {name} pruned")
+        self.console.info(f"deployed {release.image} to {self.target.name} ({self.target.namespace}), "
+                          f"revision {revision}: {result.count('created')} created, "
+                          f"{result.count('configured')} configured, {result.count('unchanged')} unchanged, "
+                          f"{len(pruned)} pruned")
+        rows = [("environment", self.target.name), ("namespace", self.target.namespace),
+                ("image", release.image), ("revision", str(revision)),
+                ("objects", f"{result.count('created')} created, {result.count('configured')} configured, "
+                            f"{result.count('unchanged')} unchanged"),
+                ("pruned", ", ".join(pruned) or "-"), ("url", url or "-")]
+        table = "\n".join(f"| {k} | `{v}` |" for k, v in rows)
+        self.console.summary(f"### envship deploy: {self.target.name} healthy\n\n| | |\n|---|---|\n{table}\n")
+
