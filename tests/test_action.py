@@ -260,7 +260,14 @@ def test_event_fields_used_exist_in_githubs_webhook_schema() -> None:
     ({"environment": "prod"}, "unknown environment 'prod' (known: staging, production, preview)"),
     ({"pr": "abc", "environment": "preview"}, "input 'pr' must be a pull request number, not 'abc'"),
     ({"env": "NOT A PAIR"}, "input 'env', line 1: expected KEY=VALUE"),
-], ids=["unsupported-command", "no-environment", "no-image", "unknown-environment", "bad-pr", "bad-env"])
+    ({"pr": "3"}, "input 'pr' is only for preview environments; 'staging' is not one%0Ahint: drop input 'pr'"),
+    ({"command": "deploy", "timeout": "forever"},
+     "input 'timeout' must be a duration such as 10m, 90s or 1h30m, of at most 24h, not 'forever'"),
+    ({"command": "deploy", "crashloop-restarts": "abc"},
+     "input 'crashloop-restarts' must be a whole number from 1 to 1000, not 'abc'"),
+    ({"command": "deploy", "rollback": "maybe"}, "input 'rollback' must be true or false, not 'maybe'"),
+], ids=["unsupported-command", "no-environment", "no-image", "unknown-environment", "bad-pr", "bad-env",
+        "pr-for-a-long-lived-environment", "bad-timeout", "bad-crashloop-restarts", "bad-rollback"])
 def test_bad_inputs_exit_2(project: Project, inputs: dict[str, str], message: str) -> None:
     project.standard()
     result = run_action(project.root, action_environ(project.root, **inputs))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -29,7 +30,7 @@ class BadUsage:
 
 USAGE_CASES = {
     "preview-without-pr": BadUsage(
-        (), "environment 'preview' is a preview environment and needs a pull request number", "pass --pr N",
+        (), "environment 'preview' is a preview environment and needs a pull request number", "set --pr to the pull request number",
         env="preview"),
     "pr-on-non-preview": BadUsage(
         ("--pr", "5"), "--pr is only for preview environments; 'staging' is not one", "drop --pr"),
@@ -139,7 +140,7 @@ def test_entry_point_bad_config_exit_2_without_traceback(project: Project) -> No
     ([], "the following arguments are required: COMMAND"),
     (["render", "--env", "staging"], "the following arguments are required: --image"),
     (["render", "--env", "staging", "--image", IMAGE, "--pr", "abc"], "expected a pull request number, not 'abc'"),
-    (["render", "--env", "staging", "--image", IMAGE, "--pr", "0"], "expected a positive number, not 0"),
+    (["render", "--env", "staging", "--image", IMAGE, "--pr", "0"], "argument --pr: expected a pull request number, not '0'"),
     (["deploy-everything"], "invalid choice: 'deploy-everything'"),
 ], ids=["no-command", "missing-image", "pr-not-a-number", "pr-zero", "unknown-command"])
 def test_entry_point_argument_errors_exit_2(project: Project, args: list[str], fragment: str) -> None:
@@ -277,3 +278,44 @@ def test_secrets_not_printed_in_github_actions_mode(project: Project) -> None:
         assert f"::add-mask::{line}" in masks
     assert "::add-mask::" not in result.out        # stdout is the YAML alone
     assert_no_secret(result.out, "\n".join(lines[len(masks):]))
+
+
+# -- one option table for the command line and the action ----------------------------------------
+def test_every_deploy_option_is_both_a_flag_and_an_input() -> None:
+    from envship.cli import build_parser
+    from envship.commands.options import OPTIONS
+
+    inputs = yaml.safe_load((Path(__file__).resolve().parents[1] / "action.yml").read_text())["inputs"]
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for option in OPTIONS:
+        assert option.input in inputs, f"action.yml lacks the input {option.input}"
+        for command in option.commands:
+            flags = {f for a in subcommands[command]._actions for f in a.option_strings}
+            assert f"--{option.name}" in flags, f"envship {command} lacks --{option.name}"
+    deploy_flags = {f for a in subcommands["deploy"]._actions for f in a.option_strings}
+    table = {f"--{o.name}" for o in OPTIONS}
+    target = {"--config", "--env", "--image", "--pr", "--set", "--secret", "--dry-run", "-h", "--help"}
+    assert deploy_flags - target == table   # nothing on the command line that the action lacks
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--crashloop-restarts", "abc"], "--crashloop-restarts must be a whole number from 1 to 1000, not 'abc'"),
+    (["--crashloop-restarts", "0"], "--crashloop-restarts must be a whole number from 1 to 1000, not '0'"),
+    (["--timeout", "99999999999d"], "--timeout must be a duration such as 10m, 90s or 1h30m, of at most 24h, "
+                                    "not '99999999999d'"),
+    (["--lock-timeout", "25h"], "--lock-timeout must be a duration such as 10m, 90s or 1h30m, of at most 24h"),
+])
+def test_deploy_numbers_are_range_checked(project: Project, args: list[str], message: str) -> None:
+    project.standard()
+    result = run(["deploy", "--env", "staging", "--image", IMAGE, *args])
+    assert result.code == 2 and "Traceback" not in result.err
+    _, hint = result.problem(message)
+    assert hint.startswith("hint: set --")
+
+
+def test_a_huge_source_date_epoch_is_refused(project: Project) -> None:
+    project.standard()
+    result = project.render(environ={"SOURCE_DATE_EPOCH": "99999999999999"})
+    assert result.code == 2
+    result.problem("SOURCE_DATE_EPOCH 99999999999999 is not a time between 1970 and 9999")

@@ -149,6 +149,16 @@ CASES = {
     "ttl-not-a-duration": Bad(
         HEAD + env_block("preview: true\ncontext: kind-dev\nttl: 3 days", "preview"),
         "ttl '3 days' is not a duration", "3 days", "72h", env="preview"),
+    "ttl-too-long": Bad(
+        HEAD + env_block("preview: true\ncontext: kind-dev\nttl: 99999999999d", "preview"),
+        "ttl '99999999999d' is not a duration of at most 3650 days", "99999999999d", "72h", env="preview"),
+    "cluster-with-too-short-project": Bad(
+        HEAD + env_block("cluster: projects/acme/locations/us-central1/clusters/main"),
+        "cluster 'projects/acme/locations/us-central1/clusters/main' is not a GKE cluster name", "projects/acme",
+        "a project ID (6-30"),
+    "cluster-with-bad-location": Bad(
+        HEAD + env_block("cluster: projects/acme-prod/locations/moon/clusters/main"),
+        "is not a GKE cluster name", "projects/acme-prod", "a region or zone"),
     "ttl-zero": Bad(
         HEAD + env_block("preview: true\ncontext: kind-dev\nttl: 0h", "preview"),
         "ttl '0h' is not a duration", "0h", "positive", env="preview"),
@@ -192,7 +202,7 @@ CASES = {
     "empty-file": Bad(
         "", "expected exactly one YAML document, found 0", "", "one mapping"),
     "missing-config-file": Bad(
-        None, "config file envship.yaml not found", None, "--config PATH"),
+        None, "config file envship.yaml not found", None, "set --config to its path"),
     # -- variables ------------------------------------------------------------------------------
     "reserved-variable": Bad(
         HEAD + "env:\n  ENVSHIP_MODE: fast\n" + STAGING,
@@ -392,3 +402,28 @@ def test_config_not_utf8(project: Project) -> None:
     assert result.code == 2
     line, hint = result.problem("the file is not UTF-8 text (byte 0xe9)")
     assert line.startswith("error: envship.yaml:3:6: ") and hint == "hint: save it as UTF-8"
+
+
+@pytest.mark.parametrize("cluster", [
+    "projects/acme-prod/locations/us-central1/clusters/main",
+    "projects/123456789012/locations/europe-west4/clusters/prod",          # a project number
+    "projects/example.com:acme-prod/locations/us-east1-b/clusters/prod-1",  # a domain-scoped project, a zone
+    "projects/a23456789012345678901234567890/locations/asia-northeast1/clusters/" + "c" * 40,
+])
+def test_gke_cluster_names_gke_accepts(project: Project, cluster: str) -> None:
+    project.config(HEAD + env_block(f"cluster: {cluster}\nhost: staging.example.com"))
+    project.manifest("d.yaml", DEPLOYMENT)
+    result = run(["render", "--config", "envship.yaml", "--env", "staging", "--image", IMAGE])
+    assert result.code == 0, result.err
+
+
+def test_the_readmes_config_example_is_valid() -> None:
+    """The README's envship.yaml example, as written, passes validation."""
+    from pathlib import Path
+
+    from envship.core.config import parse_config
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## Configuration: envship.yaml", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse_config(block, "README.md")
+    assert set(config.environments) == {"staging", "production", "preview"}

@@ -139,6 +139,7 @@ def test_first_deploy_creates_everything_and_waits_until_ready(cluster: Cluster)
     assert labels["app.kubernetes.io/managed-by"] == "envship" and labels["envship.dev/environment"] == "staging"
     outputs = parse_github_output((cluster.project.root / "out.txt").read_text())
     assert outputs["revision"] == "1" and outputs["namespace"] == NS and outputs["image"] == IMAGE_A
+    assert outputs["changes"] == "4"   # the name README and action.yml declare
 
 
 def test_redeploy_of_the_same_release_changes_nothing(cluster: Cluster) -> None:

@@ -730,7 +730,7 @@ def test_the_action_names_its_input_for_a_sweeping_prune(repo: Repo) -> None:
 
     assert action() == 2
     assert "::error title=deploy refused::this deploy stops before changing anything" in log.getvalue()
-    assert "deploy with the input allow-mass-prune: true" in log.getvalue()
+    assert "deploy with input 'allow-mass-prune: true'" in log.getvalue()
     assert action(**{"allow-mass-prune": "yes"}) == 2
     assert "input 'allow-mass-prune' must be true or false" in log.getvalue()
     assert action(**{"allow-mass-prune": "true"}) == 0, log.getvalue()

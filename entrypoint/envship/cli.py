@@ -110,31 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write one file per object (NNNN-kind-name.yaml, in apply order) instead of stdout")
     render.add_argument("--show-secrets", action="store_true",
                         help="print Secret values instead of <redacted> (never use in CI logs)")
-    add_allow_tag_option(render)
+    add_table_options(render, "render")
 
     plan = commands.add_parser(
         "plan", help="show what deploy would change (server-side dry-run); changes nothing",
         description=PLAN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_options(plan)
-    add_image_check_options(plan)
-    add_mass_prune_option(plan)
+    add_table_options(plan, "plan")
 
     deploy = commands.add_parser(
         "deploy", help="apply to the cluster, wait until healthy, prune; roll back on failure",
         description=DEPLOY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_options(deploy)
-    add_image_check_options(deploy)
-    add_mass_prune_option(deploy)
-    deploy.add_argument("--timeout", type=duration, default=600.0, metavar="DURATION",
-                        help="how long the rollout may take before it counts as failed (default 10m)")
-    deploy.add_argument("--no-rollback", action="store_true",
-                        help="leave a failed release in place instead of re-applying the previous healthy one "
-                             "(protected environments always roll back)")
-    deploy.add_argument("--lock-timeout", type=duration, default=600.0, metavar="DURATION",
-                        help="how long to wait for another deploy of the same app and environment (default 10m)")
-    deploy.add_argument("--crashloop-restarts", type=positive_int, default=1, metavar="N",
-                        help="fail once a container in CrashLoopBackOff has restarted N times (default 1: at the "
-                             "first back-off; raise it for containers that may crash once while dependencies start)")
+    add_table_options(deploy, "deploy")
     deploy.add_argument("--dry-run", action="store_true", help="only plan: same as 'envship plan'")
 
     build = commands.add_parser(
@@ -187,7 +175,7 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", required=True, metavar="E", help="environment name from the config")
     parser.add_argument("--image", required=True, metavar="REPO@sha256:D",
                         help="the app image, pinned by digest (as printed by the build job)")
-    parser.add_argument("--pr", type=positive_int, metavar="N", help="pull request number (preview environments)")
+    parser.add_argument("--pr", type=pr_number, metavar="N", help="pull request number (preview environments)")
     parser.add_argument("--set", dest="values", action="append", default=[], metavar="K=V",
                         help="a non-secret variable, over the config's env (repeatable)")
     parser.add_argument("--secret", dest="secrets", action="append", default=[], metavar="K[=V]",
@@ -195,43 +183,22 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
                              "which keeps it out of the process list (repeatable)")
 
 
-def duration(text: str) -> float:
-    from .core.config import parse_duration
+def add_table_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """The options commands/options.py lists for `command` (the action reads the same table)."""
+    from .commands.options import options_for
 
-    value = parse_duration(text)
-    if value is None:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 10m, 90s or 1h30m, not {text!r}")
-    return value.total_seconds()
-
-
-def add_image_check_options(parser: argparse.ArgumentParser) -> None:
-    add_allow_tag_option(parser)
-    parser.add_argument("--skip-image-check", action="store_true",
-                        help="do not check that the digest exists in the registry before touching the cluster "
-                             "(for registries only the cluster can reach)")
+    for option in options_for(command):
+        if option.kind == "flag":
+            parser.add_argument(f"--{option.name}", action="store_true", help=option.help)
+        else:  # text, converted after parsing by the same rules as the action's inputs
+            parser.add_argument(f"--{option.name}", default=option.default, metavar=option.metavar,
+                                help=option.help)
 
 
-def add_mass_prune_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--allow-mass-prune", action="store_true",
-                        help="let a deploy prune more than half of the app's objects, every workload, or a "
-                             "Namespace envship created (otherwise it stops before changing anything)")
-
-
-def add_allow_tag_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--allow-tag", action="store_true",
-                        help="accept --image REPO:TAG for a protected environment: the tag is resolved to the "
-                             "digest the registry serves now, and that digest is recorded (other environments "
-                             "accept a tag without this flag)")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a pull request number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {value}")
-    return value
+def pr_number(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10**9:
+        raise argparse.ArgumentTypeError(f"expected a pull request number, not {text!r}")
+    return int(text)
 
 
 def parse_values(items: Sequence[str]) -> dict[str, str]:
@@ -368,10 +335,15 @@ def secret_values_in(argv: Sequence[str], environ: Mapping[str, str]) -> list[st
 
 
 def make_console(command: str, environ: Mapping[str, str], out: TextIO | None, err: TextIO | None) -> Console:
+    """The console for this run; it also spells options in messages as the user set them (`--pr` on the
+    command line, `input 'pr'` in the action)."""
     if command == "action" or environ.get("GITHUB_ACTIONS") == "true":
         from .adapters.github_actions import GitHubActions
+        from .commands.options import spell_for_action
 
-        return GitHubActions(environ, out, err, stdout_is_log=command == "action")
+        if command == "action":
+            return GitHubActions(environ, out, err, stdout_is_log=True, spell=spell_for_action)
+        return GitHubActions(environ, out, err)
     from .adapters.console import Console
 
     return Console(out, err)
@@ -399,15 +371,12 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
 
         return render.run(render_options(args, console, environ), console, environ)
     if args.command in ("plan", "deploy"):
-        from .commands import deploy, plan
+        from .commands import deploy, options, plan
 
-        opts = deploy.DeployOptions(render_options(args, console, environ),
-                                    verify_image=not args.skip_image_check, allow_mass_prune=args.allow_mass_prune)
+        values = options.from_cli(args.command, args)
+        opts = deploy.DeployOptions.from_values(render_options(args, console, environ), values)
         if args.command == "plan" or args.dry_run:
             return plan.run(opts, console, environ)
-        opts = deploy.DeployOptions(opts.render, verify_image=opts.verify_image, timeout=args.timeout,
-                                    no_rollback=args.no_rollback, lock_timeout=args.lock_timeout,
-                                    crashloop_restarts=args.crashloop_restarts, allow_mass_prune=args.allow_mass_prune)
         return deploy.run(opts, console, environ)
     if args.command == "build":
         from .commands import build

@@ -6,10 +6,25 @@ while doing the work.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+# Messages name an option as `{--name}`; whoever prints them spells it as the user set it (`--name` on the
+# command line, `input 'name'` in the action): below the entry point nothing knows which it was.
+OPTION = re.compile(r"\{--([a-z][a-z-]*)\}")
+Spelling = Callable[[str], str]
+
+
+def cli_spelling(name: str) -> str:
+    return f"--{name}"
+
+
+def spell_options(text: str, spell: Spelling = cli_spelling) -> str:
+    return OPTION.sub(lambda m: spell(m.group(1)), text) if "{--" in text else text
 
 
 @dataclass(frozen=True)
@@ -36,12 +51,15 @@ class Problem:
     location: Location | None = None
     hint: str = ""
 
-    def render(self) -> str:
+    def render(self, spell: Spelling = cli_spelling) -> str:
         where = f"{self.location}: " if self.location else ""
-        text = f"{where}{self.message}"
+        text = f"{where}{spell_options(self.message, spell)}"
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {spell_options(self.hint, spell)}"
         return text
+
+    def spelled(self, spell: Spelling) -> Problem:
+        return Problem(spell_options(self.message, spell), self.location, spell_options(self.hint, spell))
 
 
 @dataclass

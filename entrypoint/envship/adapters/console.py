@@ -11,15 +11,16 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from ..errors import Problem
+from ..errors import Problem, Spelling, cli_spelling, spell_options
 
 SCRUBBED = "***"
 
 
 class Console:
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, spell: Spelling = cli_spelling) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.spell = spell  # how options named `{--name}` in messages are written for this user
         self._secrets: list[str] = []
 
     # -- secrets --------------------------------------------------------------------------------
@@ -46,21 +47,26 @@ class Console:
         self.out.write(text)
         self.out.flush()
 
+    def words(self, text: str) -> str:
+        """Text as it may be shown: options spelled for this user, secrets scrubbed."""
+        return self.scrub(spell_options(text, self.spell))
+
     def info(self, text: str) -> None:
-        self.err.write(self.scrub(text) + "\n")
+        self.err.write(self.words(text) + "\n")
         self.err.flush()
 
     def untrusted(self, text: str) -> None:
-        """Log lines that come from outside envship (events, pod logs, echoed manifests): in GitHub Actions
-        they are fenced off so that none of them can act as a workflow command."""
-        self.info(text)
+        """Log lines that come from outside envship (events, pod logs, echoed manifests), printed as they
+        are but for secrets; in GitHub Actions they are fenced off so none of them can act as a command."""
+        self.err.write(self.scrub(text) + "\n")
+        self.err.flush()
 
     def warn(self, problem: Problem) -> None:
-        self.info("warning: " + problem.render())
+        self.info("warning: " + problem.render(self.spell))
 
     def error(self, problem: Problem, title: str, details: str = "") -> None:
         """An error; `details` (events, log lines from the cluster) follow it as untrusted text."""
-        self.info("error: " + problem.render())
+        self.info("error: " + problem.render(self.spell))
         if details:
             self.untrusted(details)
 

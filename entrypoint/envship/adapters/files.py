@@ -36,7 +36,7 @@ def read_config(path: str) -> Config:
         raise ConfigError([e.problem]) from e
     except FileNotFoundError as e:
         raise ConfigError([Problem(f"config file {shown} not found", None,
-                                   "run envship from the repository root, or pass --config PATH")]) from e
+                                   "run envship from the repository root, or set {--config} to its path")]) from e
     except UnicodeDecodeError as e:
         raise ConfigError([not_utf8(shown, e)]) from e
     except OSError as e:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TextIO
 
 from ..core.output import could_start_a_command
-from ..errors import Problem, UsageError
+from ..errors import Problem, Spelling, UsageError, cli_spelling
 from .console import Console
 
 
@@ -85,8 +85,8 @@ class GitHubActions(Console):
     With `stdout_is_log` (the action, whose stdout only the log reads) the data is fenced too."""
 
     def __init__(self, environ: Mapping[str, str], out: TextIO | None = None, err: TextIO | None = None,
-                 stdout_is_log: bool = False) -> None:
-        super().__init__(out, err)
+                 stdout_is_log: bool = False, spell: Spelling = cli_spelling) -> None:
+        super().__init__(out, err, spell)
         self.environ = environ
         self.workspace = environ.get("GITHUB_WORKSPACE", "")
         self.stdout_is_log = stdout_is_log
@@ -113,7 +113,7 @@ class GitHubActions(Console):
     def untrusted(self, text: str) -> None:
         token = secrets.token_hex(16)
         self._command(f"::stop-commands::{token}")
-        Console.info(self, text)
+        Console.untrusted(self, text)
         self._command(f"::{token}::")
 
     def result(self, text: str) -> None:
@@ -133,7 +133,7 @@ class GitHubActions(Console):
 
     @contextlib.contextmanager
     def group(self, title: str) -> Iterator[None]:
-        self._command(f"::group::{escape_data(self.scrub(title))}")
+        self._command(f"::group::{escape_data(self.words(title))}")
         try:
             yield
         finally:
@@ -153,7 +153,7 @@ class GitHubActions(Console):
         path = self.environ.get("GITHUB_STEP_SUMMARY")
         if path:
             with open(path, "a", encoding="utf-8") as f:
-                f.write(self.scrub(markdown) + "\n")
+                f.write(self.words(markdown) + "\n")
 
     def _annotation(self, level: str, problem: Problem, title: str) -> str:
         props = [f"title={escape_property(title)}"]
@@ -165,7 +165,7 @@ class GitHubActions(Console):
             if loc.column:
                 props.insert(2, f"col={loc.column}")
         message = problem.message + (f"\nhint: {problem.hint}" if problem.hint else "")
-        return f"::{level} {','.join(props)}::{escape_data(self.scrub(message))}"
+        return f"::{level} {','.join(props)}::{escape_data(self.words(message))}"
 
     def _relative(self, file: str) -> str:
         """Annotations attach to files by path relative to the repository root (the workspace)."""

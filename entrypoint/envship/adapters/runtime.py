@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from ..errors import UsageError
 
+MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second an RFC 3339 year can hold
+
 
 def container_path(path: str, environ: Mapping[str, str]) -> str:
     """A runner path as this process sees it. Steps before a container action export host paths
@@ -49,6 +51,9 @@ def release_time(environ: Mapping[str, str]) -> str:
         except ValueError as e:
             raise UsageError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {epoch_text!r}",
                              "set it to e.g. $(git log -1 --format=%ct), or unset it to use the current time") from e
+        if not 0 <= epoch <= MAX_EPOCH:
+            raise UsageError(f"SOURCE_DATE_EPOCH {epoch_text} is not a time between 1970 and 9999",
+                             "set it to e.g. $(git log -1 --format=%ct), or unset it to use the current time")
     else:
         epoch = int(time.time())
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

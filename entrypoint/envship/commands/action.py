@@ -52,24 +52,9 @@ def run(console: Console, environ: Mapping[str, str]) -> int:
 
 
 def run_deploy(command: str, render_opts: RenderOptions, console: Console, environ: Mapping[str, str]) -> int:
-    from ..core.config import parse_duration
-    from . import deploy, plan
+    from . import deploy, options, plan
 
-    def seconds(name: str, default: str) -> float:
-        text = read_input(environ, name) or default
-        value = parse_duration(text)
-        if value is None:
-            raise UsageError(f"input '{name}' must be a duration such as 10m or 90s, not {text!r}")
-        return value.total_seconds()
-
-    rollback = read_input(environ, "rollback") or "true"
-    if rollback not in ("true", "false"):
-        raise UsageError(f"input 'rollback' must be true or false, not {rollback!r}")
-    opts = deploy.DeployOptions(render_opts, verify_image=not flag(environ, "skip-image-check"),
-                                timeout=seconds("timeout", "10m"), no_rollback=rollback == "false",
-                                lock_timeout=seconds("lock-timeout", "10m"),
-                                allow_mass_prune=flag(environ, "allow-mass-prune"),
-                                allow_mass_prune_flag="the input allow-mass-prune: true")
+    opts = deploy.DeployOptions.from_values(render_opts, options.from_action(command, environ, read_input))
     if command == "plan":
         return plan.run(opts, console, environ)
     return deploy.run(opts, console, environ)

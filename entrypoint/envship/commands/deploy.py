@@ -21,11 +21,20 @@ class DeployOptions:
     lock_timeout: float = 600.0
     crashloop_restarts: int = 1
     allow_mass_prune: bool = False  # prune most of the app (or all of its workloads, or a Namespace)
-    allow_mass_prune_flag: str = "--allow-mass-prune"  # how the user sets it (the action: input allow-mass-prune)
+
+    @classmethod
+    def from_values(cls, render: render_command.RenderOptions,
+                    values: Mapping[str, bool | float | int]) -> DeployOptions:
+        """From commands/options.py's table (plan's subset included): the CLI and the action alike."""
+        return cls(render, verify_image=not values.get("skip_image_check", False),
+                   timeout=float(values.get("timeout", 600.0)), no_rollback=bool(values.get("no_rollback", False)),
+                   lock_timeout=float(values.get("lock_timeout", 600.0)),
+                   crashloop_restarts=int(values.get("crashloop_restarts", 1)),
+                   allow_mass_prune=bool(values.get("allow_mass_prune", False)))
 
     def settings(self, lease_seconds: int = 30) -> DeploySettings:
         return DeploySettings(self.timeout, self.no_rollback, self.lock_timeout, self.crashloop_restarts,
-                              self.allow_mass_prune, self.allow_mass_prune_flag, lease_seconds)
+                              self.allow_mass_prune, lease_seconds)
 
 
 def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> int:

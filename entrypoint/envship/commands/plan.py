@@ -95,8 +95,7 @@ def report_deletions(console: Console, pruned: list[str], decision: ownership.De
                          f"{', '.join(pruned)}"))
     sweeping = ownership.sweeping_prune(decision, session.app, session.target.namespace)
     if sweeping is not None and not opts.allow_mass_prune:
-        console.warn(Problem(f"deploy would refuse this: {sweeping.message}", None,
-                             sweeping.hint.replace("allow-mass-prune", opts.allow_mass_prune_flag)))
+        console.warn(Problem(f"deploy would refuse this: {sweeping.message}", None, sweeping.hint))
 
 
 def summarise(console: Console, environment: str, changed: list[tuple[str, str, str]], pruned: list[str]) -> None:

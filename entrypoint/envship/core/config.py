@@ -29,9 +29,14 @@ ROUTE_PROVIDERS = ("cloudflare",)
 CLOUDFLARE_KEYS = ("zone", "mode", "target", "account", "tunnel", "service")
 CLOUDFLARE_MODES = ("dns", "tunnel")
 PREVIEW_PLACEHOLDERS = ("pr",)
+# GKE's names: a project ID (6-30 characters), a project number, or a domain-scoped project ID
+# (`example.com:proj`); a region or zone; a cluster name of at most 40 characters.
+PROJECT_ID = r"[a-z][-a-z0-9]{4,28}[a-z0-9]"
 CLUSTER_RE = re.compile(
-    r"projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/locations/[a-z0-9-]+/clusters/[a-z]([-a-z0-9]{0,38}[a-z0-9])?"
+    rf"projects/(?:{PROJECT_ID}|[0-9]{{1,20}}|[a-z0-9][-a-z0-9.]{{0,61}}[a-z0-9]:{PROJECT_ID})"
+    r"/locations/[a-z]+-[a-z]+[0-9]+(?:-[a-z])?/clusters/[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?"
 )
+MAX_DURATION = timedelta(days=3650)  # anything longer is a typo, and timedelta overflows further on
 DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 HOST_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DEFAULT_MANIFESTS = "deploy"
@@ -100,14 +105,16 @@ def parse_config(text: str, file: str) -> Config:
     return _Validator(docs[0]).config()
 
 
-def parse_duration(text: str) -> timedelta | None:
-    """`72h`, `1h30m`, `7d`, `45s` -> timedelta; None if malformed or zero."""
-    match = DURATION_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+def parse_duration(text: str, most: timedelta = MAX_DURATION) -> timedelta | None:
+    """`72h`, `1h30m`, `7d`, `45s` -> timedelta; None if malformed, zero or longer than `most`."""
+    match = DURATION_RE.fullmatch(text.strip()) if isinstance(text, str) and len(text) <= 40 else None
     if not match or not any(match.groups()):
         return None
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    value = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    return value if value > timedelta(0) else None
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if not 0 < total <= most.total_seconds():
+        return None
+    return timedelta(seconds=total)
 
 
 def did_you_mean(word: str, choices: Any) -> str:
@@ -362,7 +369,9 @@ class _Validator:
                          key=True)
         if cluster is not None and not CLUSTER_RE.fullmatch(cluster):
             self.problem(path + ("cluster",), f"cluster '{cluster}' is not a GKE cluster name",
-                         "write projects/PROJECT/locations/LOCATION/clusters/NAME")
+                         "write projects/PROJECT/locations/LOCATION/clusters/NAME: PROJECT a project ID (6-30 "
+                         "lowercase letters, digits, hyphens), number or domain-scoped ID (example.com:proj), "
+                         "LOCATION a region or zone (us-central1, europe-west4-b), NAME the cluster's name")
         if context is not None and not context.strip():
             self.problem(path + ("context",), "context must not be empty", "name a context from your kubeconfig")
         return cluster, context
@@ -398,7 +407,7 @@ class _Validator:
         if ttl_text is not None:
             ttl = parse_duration(ttl_text)
             if ttl is None:
-                self.problem(path + ("ttl",), f"ttl '{ttl_text}' is not a duration",
+                self.problem(path + ("ttl",), f"ttl '{ttl_text}' is not a duration of at most 3650 days",
                              "write a positive duration like 72h, 7d, 1h30m or 45m")
         max_count = self.typed(body, path, "max", int, "a whole number")
         if max_count is not None and max_count < 1:

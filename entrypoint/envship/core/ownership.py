@@ -273,4 +273,4 @@ def sweeping_prune(decision: Decision, app: str, namespace: str) -> Problem | No
     shown = ", ".join(describe(o) for o in pruned[:8]) + (f" and {len(pruned) - 8} more" if len(pruned) > 8 else "")
     return Problem(f"{why} ({shown})",
                    hint="if the manifests path or the manifests are wrong, fix them; if removing these is meant, "
-                        "deploy with allow-mass-prune")
+                        "deploy with {--allow-mass-prune}")

@@ -117,12 +117,12 @@ class Inputs:
 def resolve_target(environment: Environment, pr: int | None) -> Target:
     if environment.preview and pr is None:
         raise UsageError(f"environment '{environment.name}' is a preview environment and needs a pull request number",
-                         "pass --pr N (the action reads it from the pull_request event)")
+                         "set {--pr} to the pull request number (the action reads it from the pull_request event)")
     if not environment.preview and pr is not None:
-        raise UsageError(f"--pr is only for preview environments; '{environment.name}' is not one",
-                         "drop --pr, or choose the preview environment")
+        raise UsageError(f"{{--pr}} is only for preview environments; '{environment.name}' is not one",
+                         "drop {--pr}, or choose the preview environment")
     if pr is not None and pr < 1:
-        raise UsageError(f"--pr must be a positive pull request number, not {pr}")
+        raise UsageError(f"{{--pr}} must be a positive pull request number, not {pr}")
     values = {"pr": str(pr)} if pr is not None else {}
     namespace = sanitize_label(expand_placeholders(environment.namespace, values))
     host = sanitize_host(expand_placeholders(environment.host, values)) if environment.host else None
@@ -134,16 +134,16 @@ def release_image_ref(config: Config, image: str) -> ImageRef:
     try:
         ref = parse_image_ref(image)
     except ImageRefError as e:
-        raise UsageError(f"--image: {e}", "pass REPO@sha256:DIGEST as printed by the build job") from e
+        raise UsageError(f"{{--image}}: {e}", "pass REPO@sha256:DIGEST as printed by the build job") from e
     app_repo = parse_image_ref(config.image)
     if ref.canonical != app_repo.canonical:
         raise UsageError(
-            f"--image {image} is not from the app's repository {config.image}",
+            f"{{--image}} {image} is not from the app's repository {config.image}",
             f"pass {config.image}@sha256:..., or change 'image' in {config.file}",
         )
     if not ref.digest and not ref.tag:
         raise UsageError(
-            f"--image {image} has neither a digest nor a tag",
+            f"{{--image}} {image} has neither a digest nor a tag",
             f"pass {config.image}@sha256:... as printed by the build job",
         )
     return ref
@@ -317,7 +317,7 @@ class _Renderer:
             hint = f"environment '{self.target.name}' has no 'host'; add one in {self.inputs.config.file}"
         else:
             known = ", ".join(sorted(self.variables)) or "none"
-            hint = (f"define {name} under 'env' in {self.inputs.config.file} (or pass --set {name}=...), "
+            hint = (f"define {name} under 'env' in {self.inputs.config.file} (or pass {{--set}} {name}=...), "
                     f"or write $${{{name}}} for a literal; known variables: {known}")
         self.problem(doc, path, f"unresolved variable ${{{name}}}", hint)
 
@@ -404,9 +404,9 @@ class _Renderer:
             if obj.source is not None:
                 hint = "mount large files from a volume or an image instead of a ConfigMap or Secret"
             elif obj.kind == "Secret":
-                hint = "the --secret values (input 'secrets') together exceed it: keep large files out of secrets"
+                hint = "the {--secret} values together exceed it: keep large files out of secrets"
             else:
-                hint = "the environment's variables (env, --set) together exceed it: keep large values out of env"
+                hint = "the environment's variables (env, {--set}) together exceed it: keep large values out of env"
             self.problems.append(Problem(
                 f"{obj.describe()} holds {size:,} bytes of data; Kubernetes stores at most "
                 f"{kinds.MAX_DATA_BYTES:,} bytes in a {obj.kind}", obj.source, hint))

@@ -31,7 +31,6 @@ class DeploySettings:
     lock_timeout: float = 600.0
     crashloop_restarts: int = 1
     allow_mass_prune: bool = False  # prune most of the app (or all of its workloads, or a Namespace)
-    allow_mass_prune_flag: str = "--allow-mass-prune"  # how the user sets it (the action: input allow-mass-prune)
     lease_seconds: int = 30
 
 
@@ -116,8 +115,7 @@ class Deploy:
         if not self.opts.allow_mass_prune:
             sweeping = ownership.sweeping_prune(decision, self.app, self.target.namespace)
             if sweeping is not None:
-                raise RefusedError(f"this deploy stops before changing anything: {sweeping.message}",
-                                   sweeping.hint.replace("allow-mass-prune", self.opts.allow_mass_prune_flag))
+                raise RefusedError(f"this deploy stops before changing anything: {sweeping.message}", sweeping.hint)
         for note in decision.notes:
             self.console.info(f"note: {note}")
         for name in decision.adopted:
@@ -163,7 +161,7 @@ class Deploy:
     # -- rollback -----------------------------------------------------------------------------------
     def roll_back(self, previous: DeployRecord | None, verdict: Verdict) -> None:
         if not self.rollback_enabled:
-            self.console.info("rollback disabled (--no-rollback): the failed release stays in place")
+            self.console.info("rollback disabled ({--no-rollback}): the failed release stays in place")
             return
         if previous is None:
             self.console.info("no earlier healthy release recorded: nothing to roll back to")
@@ -260,7 +258,7 @@ class Deploy:
             "CreateContainerConfigError": "a ConfigMap or Secret key the pod needs is missing: check env/envFrom",
             "Unschedulable": "no node can take the pod: lower its requests or add capacity",
             "ProgressDeadlineExceeded": "the rollout made no progress within the deadline: see the events",
-            "Timeout": "raise --timeout if the rollout is just slow",
+            "Timeout": "raise {--timeout} if the rollout is just slow",
         }.get(reason, "see the events above")
 
     def report_success(self, result: ApplyResult, pruned: list[str], revision: int) -> None:
@@ -268,7 +266,7 @@ class Deploy:
         url = self.rendering.url
         outputs = {"image": release.image, "digest": release.digest, "environment": self.target.name,
                    "namespace": self.target.namespace, "url": url, "revision": str(revision),
-                   "changed": str(result.count("created") + result.count("configured") + len(pruned))}
+                   "changes": str(result.count("created") + result.count("configured") + len(pruned))}
         for name, value in outputs.items():
             self.console.set_output(name, value)
         for name in pruned:

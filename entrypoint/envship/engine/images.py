@@ -49,6 +49,6 @@ def pin_image(config: Config, environment: Environment, image_arg: str, allow_ta
             f"environment '{environment.name}' is protected and takes an image digest, not the tag '{tag}' "
             f"({image_arg})",
             f"pass {repository}@sha256:... from the build job ('envship resolve {image_arg}' prints it), "
-            "or add --allow-tag to resolve the tag now (the digest it resolves to is recorded)")
+            "or set {--allow-tag} to resolve the tag now (the digest it resolves to is recorded)")
     resolved = registry().resolve(ref)
     return PinnedImage(f"{repository}@{resolved.digest}", resolved.digest, tag)

@@ -60,7 +60,7 @@ class DeployLock:
             if time.monotonic() >= deadline:
                 raise OperationError(
                     f"another deploy holds the lock {self.namespace}/{self.name}: {current}",
-                    f"wait for it to finish, or raise --lock-timeout (now {int(timeout)} s); a dead holder's "
+                    f"wait for it to finish, or raise {{--lock-timeout}} (now {int(timeout)} s); a dead holder's "
                     f"lock expires after {self.duration} s")
             time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
 

@@ -280,7 +280,7 @@ class Kube:
               opened: Callable[[requests.Response], None] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """Stream (type, object) events after `resource_version` until the server ends the watch.
         `opened` receives the streaming response, so another thread can close it to end the watch."""
-        params: dict[str, Any] = {"watch": "1", "resourceVersion": resource_version, "timeoutSeconds": timeout_s,
+        params: dict[str, Any] = {"watch": "true", "resourceVersion": resource_version, "timeoutSeconds": timeout_s,
                                   "allowWatchBookmarks": "true"}
         if selector:
             params["labelSelector"] = selector
