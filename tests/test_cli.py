@@ -30,8 +30,8 @@ class BadUsage:
 
 USAGE_CASES = {
     "preview-without-pr": BadUsage(
-        (), "environment 'preview' is a preview environment and needs a pull request number", "set --pr to the pull request number",
-        env="preview"),
+        (), "environment 'preview' is a preview environment and needs a pull request number",
+        "set --pr to the pull request number", env="preview"),
     "pr-on-non-preview": BadUsage(
         ("--pr", "5"), "--pr is only for preview environments; 'staging' is not one", "drop --pr"),
     # A tag is resolved through the registry, except for a protected environment: refused there before
@@ -140,7 +140,8 @@ def test_entry_point_bad_config_exit_2_without_traceback(project: Project) -> No
     ([], "the following arguments are required: COMMAND"),
     (["render", "--env", "staging"], "the following arguments are required: --image"),
     (["render", "--env", "staging", "--image", IMAGE, "--pr", "abc"], "expected a pull request number, not 'abc'"),
-    (["render", "--env", "staging", "--image", IMAGE, "--pr", "0"], "argument --pr: expected a pull request number, not '0'"),
+    (["render", "--env", "staging", "--image", IMAGE, "--pr", "0"],
+     "argument --pr: expected a pull request number, not '0'"),
     (["deploy-everything"], "invalid choice: 'deploy-everything'"),
 ], ids=["no-command", "missing-image", "pr-not-a-number", "pr-zero", "unknown-command"])
 def test_entry_point_argument_errors_exit_2(project: Project, args: list[str], fragment: str) -> None:
