@@ -116,6 +116,7 @@ import argparse
 import base64
 import contextlib
 import json
+import random
 import re
 import select
 import shutil
@@ -221,6 +222,52 @@ class _Failure:
     method: str | None
     retry_after: float | None
     message: str
+
+
+FAULT_KINDS = ("429", "5xx", "reset", "cut", "410", "odd-line")
+
+
+class FaultMode:
+    """Seeded faults, as a real API server, its load balancers and proxies produce them. A share `rate` of
+    requests fails with a 429 (Retry-After 0 or 1), a 5xx, or a dropped connection (5xx and drops only on
+    requests a client may repeat: GET, DELETE, server-side apply; on a create or an update they cannot
+    be told apart from success, and no client retries them). A share `watch_rate` of watch streams is cut
+    after a few events with half an event sent ("cut"), ends with a 410 Expired ERROR event ("410"), or
+    carries a line that is not a watch event, a List ("odd-line"). The same seed gives the same choices
+    in the same order."""
+
+    def __init__(self, seed: int, rate: float, watch_rate: float, kinds: tuple[str, ...]) -> None:
+        self.seed = seed
+        self.rate = rate
+        self.watch_rate = watch_rate
+        self.kinds = tuple(kinds)
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def for_request(self, idempotent: bool) -> str | None:
+        with self.lock:
+            if self.rng.random() >= self.rate:
+                return None
+            choices = [k for k in self.kinds if k == "429" or (idempotent and k in ("5xx", "reset"))]
+            if not choices:
+                return None
+            kind = self.rng.choice(choices)
+            self.counts[kind] += 1
+            return kind
+
+    def for_watch(self) -> tuple[str, int] | None:
+        with self.lock:
+            choices = [k for k in self.kinds if k in ("cut", "410", "odd-line")]
+            if not choices or self.rng.random() >= self.watch_rate:
+                return None
+            kind = self.rng.choice(choices)
+            self.counts[kind] += 1
+            return kind, self.rng.randint(0, 3)
+
+    def retry_after(self) -> str:
+        with self.lock:
+            return "1" if self.rng.random() < 0.2 else "0"
 
 
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
@@ -340,6 +387,7 @@ class FakeKube:
         self.errors: list[str] = []  # unexpected exceptions while handling requests (tests assert none)
         self._failures: list[_Failure] = []
         self._failure_lock = threading.Lock()
+        self.faults: FaultMode | None = None
         self._httpd = _HTTPServer((host, port), self)
         self.host, self.port = self._httpd.server_address[0], self._httpd.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
@@ -512,6 +560,13 @@ class FakeKube:
             self._failures.append(_Failure(status, count, re.compile(path), method, retry_after,
                                            message or default))
 
+    def set_faults(self, seed: int | None, *, rate: float = 0.1, watch_rate: float = 0.5,
+                   kinds: tuple[str, ...] = FAULT_KINDS) -> FaultMode | None:
+        """Switch the seeded fault mode on (see FaultMode), or off with seed None; returns it (its
+        `counts` say what was injected)."""
+        self.faults = None if seed is None else FaultMode(seed, rate, watch_rate, kinds)
+        return self.faults
+
     def logs(self, namespace: str, pod: str, container: str | None = None, previous: bool = False) -> str:
         return "".join(line + "\n" for line in self.controller.log_lines(namespace, pod, container, previous))
 
@@ -549,6 +604,9 @@ class FakeKube:
             if self.latency_s > 0:
                 time.sleep(self.latency_s)
             self._check_failures(method, url.path)
+            if self._injected_fault(h, method, url.query):
+                record.status = 0
+                return
             if self.authenticate is not None and path not in _UNAUTHENTICATED:
                 if not self.authenticate(h.headers.get("Authorization", "")):
                     raise ApiError(401, "Unauthorized", "Unauthorized")
@@ -582,6 +640,27 @@ class FakeKube:
             h.send_json(200, {"total": 0})
         else:
             h.send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+
+    def _injected_fault(self, h: _Handler, method: str, query: str) -> bool:
+        """The fault mode's choice for this request: an ApiError raised, True for a dropped connection."""
+        faults = self.faults
+        if faults is None:
+            return False
+        content_type = h.headers.get("Content-Type", "")
+        idempotent = method in ("GET", "DELETE") or (method == "PATCH" and "apply-patch" in content_type)
+        kind = faults.for_request(idempotent)
+        if kind == "429":
+            retry_after = faults.retry_after()
+            raise ApiError(429, "TooManyRequests", "Too many requests, please try again later.",
+                           {"retryAfterSeconds": int(retry_after)}, {"Retry-After": retry_after})
+        if kind == "5xx":
+            raise ApiError(503, "ServiceUnavailable", "The server is currently unable to handle the request")
+        if kind == "reset":  # the connection goes away without an answer
+            h.close_connection = True
+            with contextlib.suppress(OSError):
+                h.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        return False
 
     def _check_failures(self, method: str, path: str) -> None:
         with self._failure_lock:
@@ -889,6 +968,40 @@ class FakeKube:
             return json.dumps({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": gv, "metadata": m}},
                               separators=(",", ":")).encode() + b"\n"
 
+        fault = self.faults.for_watch() if self.faults is not None else None
+        sent = [0]
+
+        def disturb(before_event: bool) -> bool:
+            """Apply the watch fault when its moment has come; True when the stream must end now."""
+            if fault is None or sent[0] < fault[1] or (fault[0] == "odd-line" and sent[0] > fault[1]):
+                return False
+            if fault[0] == "odd-line":
+                sent[0] += 1
+                write(json.dumps({"kind": f"{kind}List", "apiVersion": gv, "metadata": {}, "items": []}).encode()
+                      + b"\n")
+                return False
+            if fault[0] == "410":
+                write(error_line(expired("too old resource version: injected by the fault mode")))
+                h.wfile.write(b"0\r\n\r\n")
+                h.wfile.flush()
+                return True
+            if before_event:  # "cut": half an event, then the connection goes away
+                write(b'{"type":"MODIFIED","object":{"kind":"' + kind.encode() + b'","metadata":{"na')
+                h.close_connection = True
+                with contextlib.suppress(OSError):
+                    h.connection.shutdown(socket.SHUT_RDWR)
+                return True
+            return False
+
+        def send_events(lines: list[bytes]) -> bool:
+            """Write event lines, letting the fault in between; True when the stream was ended."""
+            for one in lines:
+                if disturb(before_event=True):
+                    return True
+                write(one)
+                sent[0] += 1
+            return False
+
         try:
             with self.store.cond:
                 if rv_param in ("", "0") or send_initial:
@@ -905,7 +1018,10 @@ class FakeKube:
                 h.wfile.write(b"0\r\n\r\n")
                 h.wfile.flush()
                 return 200
-            write(b"".join(line("ADDED", o) for o in initial))
+            if fault is None:
+                write(b"".join(line("ADDED", o) for o in initial))
+            elif send_events([line("ADDED", o) for o in initial]):
+                return 200
             if send_initial and bookmarks:
                 write(bookmark(last, initial_end=True))
             deadline = time.monotonic() + timeout
@@ -952,7 +1068,10 @@ class FakeKube:
                 if bookmarks and time.monotonic() >= next_bookmark:
                     chunk.append(bookmark(last))
                     next_bookmark = time.monotonic() + self.bookmark_interval
-                write(b"".join(chunk))
+                if fault is None:
+                    write(b"".join(chunk))
+                elif send_events(chunk) or (not chunk and disturb(before_event=True)):
+                    return 200
             h.wfile.write(b"0\r\n\r\n")
             h.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):

@@ -47,7 +47,14 @@ def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> in
     try:
         return Deploy(kube, rendering, rendering.app, opts.settings(lease), console, environ).run()
     finally:
+        report_throttling(kube, console)
         kube.close()
+
+
+def report_throttling(kube: Kube, console: Console) -> None:
+    if kube.throttled_seconds:
+        console.info(f"the API server throttled this run: waited {kube.throttled_seconds:.1f} s as it asked "
+                     f"(Retry-After); {kube.retries} request(s) retried in all")
 
 
 def lease_seconds(environ: Mapping[str, str]) -> int:

@@ -17,7 +17,7 @@ from ..core.ownership import describe, key_of
 from ..engine.session import Session
 from ..errors import OperationError, Problem
 from . import render as render_command
-from .deploy import DeployOptions
+from .deploy import DeployOptions, report_throttling
 
 
 def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> int:
@@ -28,6 +28,7 @@ def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> in
     try:
         return _plan(Session(kube, rendering, rendering.app, console, environ), console, opts)
     finally:
+        report_throttling(kube, console)
         kube.close()
 
 

@@ -117,32 +117,49 @@ def _deployment(obj: Mapping[str, Any], name: str) -> Health:
 
 
 def _statefulset(obj: Mapping[str, Any], name: str) -> Health:
+    """kubectl's StatefulSetStatusViewer (kubectl rollout status), in its order; for OnDelete, which kubectl
+    refuses to judge, ready once the controller has seen the spec and the pods are ready: the pods take the
+    new template only when someone deletes them, so there is nothing more to wait for."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     want = int(spec.get("replicas", 1))
     ready = int(status.get("readyReplicas", 0))
+    updated = int(status.get("updatedReplicas", 0))
     summary = f"{name} {ready}/{want} ready"
-    if not _observed(obj):
+    if int(status.get("observedGeneration", 0)) == 0 or not _observed(obj):
         return Health(PENDING, f"{name} waiting for the controller")
-    strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
     if ready < want:
         return Health(PENDING, summary)
-    if strategy == "RollingUpdate":
-        if int(status.get("updatedReplicas", 0)) < want:
-            return Health(PENDING, f"{summary} ({status.get('updatedReplicas', 0)}/{want} updated)")
-        if status.get("updateRevision") and status.get("currentRevision") != status.get("updateRevision"):
-            return Health(PENDING, f"{summary} (revision {status.get('updateRevision')} rolling out)")
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return Health(READY, f"{summary} (OnDelete: pods take the new template when deleted)")
+    partition = (strategy.get("rollingUpdate") or {}).get("partition")
+    if partition is not None:
+        due = want - int(partition)
+        if updated < due:
+            return Health(PENDING, f"{summary} (partitioned: {updated}/{due} updated)")
+        return Health(READY, f"{summary} (partitioned: {updated} updated, {int(partition)} kept)")
+    if status.get("updateRevision") != status.get("currentRevision"):
+        return Health(PENDING, f"{summary} ({updated}/{want} at revision {status.get('updateRevision')})")
     return Health(READY, summary)
 
 
 def _daemonset(obj: Mapping[str, Any], name: str) -> Health:
-    status = obj.get("status") or {}
+    """kubectl's DaemonSetStatusViewer; for OnDelete (which kubectl refuses to judge) ready once every
+    scheduled pod is available: pods take the new template only when deleted."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
     want = int(status.get("desiredNumberScheduled", 0))
     updated = int(status.get("updatedNumberScheduled", 0))
     available = int(status.get("numberAvailable", 0))
     summary = f"{name} {available}/{want} ready"
     if not _observed(obj):
         return Health(PENDING, f"{name} waiting for the controller")
-    if updated < want or available < want:
+    if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+        if available < want:
+            return Health(PENDING, summary)
+        return Health(READY, f"{summary} (OnDelete: pods take the new template when deleted)")
+    if updated < want:
+        return Health(PENDING, f"{summary} ({updated}/{want} updated)")
+    if available < want:
         return Health(PENDING, summary)
     return Health(READY, summary)
 

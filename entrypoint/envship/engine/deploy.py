@@ -11,7 +11,7 @@ from ..adapters import runtime
 from ..adapters.console import Console, fenced
 from ..adapters.kube import Kube, KubeError
 from ..core import ownership, plan
-from ..core.health import HealthRules
+from ..core.health import Failure, HealthRules
 from ..core.naming import sanitize_label
 from ..core.ownership import key_of
 from ..core.plan import DeployRecord
@@ -52,6 +52,7 @@ class Deploy:
         self.session = Session(kube, rendering, app, console, environ)
         self.rules = HealthRules(crashloop_restarts=opts.crashloop_restarts)
         self.namespace_created = False
+        self.lock: DeployLock | None = None
 
     @property
     def rollback_enabled(self) -> bool:
@@ -65,13 +66,26 @@ class Deploy:
         with self.console.group(f"connect to {self.kube.connection.description}"):
             self.session.check_kinds(objects)
             self.prepare_namespace(objects)
-        lock = DeployLock(self.kube, env.namespace, lock_name(self.app, env.name), self.holder(),
-                          self.lease_seconds)
-        lock.acquire(self.opts.lock_timeout, lambda who: self.console.info(f"waiting for the deploy lock: {who}"))
+        self.lock = DeployLock(self.kube, env.namespace, lock_name(self.app, env.name), self.holder(),
+                               self.lease_seconds)
+        self.lock.acquire(self.opts.lock_timeout,
+                          lambda who: self.console.info(f"waiting for the deploy lock: {who}"))
         try:
             return self.deploy(objects)
         finally:
-            lock.release()
+            self.lock.release()
+
+    def lock_lost(self) -> str | None:
+        return self.lock.lost if self.lock is not None else None
+
+    def stop_if_lock_lost(self, before: str) -> None:
+        """A deploy that lost its lock stops where it is: another deploy may be running, so this one must
+        not prune, record or roll back over it."""
+        lost = self.lock_lost()
+        if lost:
+            raise OperationError(f"the deploy lock was lost ({lost}); stopped before {before}",
+                                 "another deploy may be running now; the objects applied so far stay as they are. "
+                                 "Re-run envship when it is done (every command converges)")
 
     def holder(self) -> str:
         url = runtime.run_url(self.environ, attempt=False)  # a re-run attempt is the same deploy
@@ -139,10 +153,12 @@ class Deploy:
             raise self.apply_failure(result)
         with self.console.group("wait for the rollout"):
             verdict = self.wait([o.obj for o in decision.apply])
+        self.stop_if_lock_lost("judging the rollout, pruning or recording anything")
         if verdict.ok:
             pruned = self.session.prune(decision.prune)
             self.session.apply_parent(members, parent)
             revision = (previous.revision if previous else 0) + 1
+            self.stop_if_lock_lost("recording the release")
             self.session.record_release(self.session.new_record(revision, [o.obj for o in decision.apply]))
             self.report_success(result, pruned, revision)
             return 0
@@ -151,10 +167,15 @@ class Deploy:
         return 1
 
     def wait(self, objects: Sequence[Mapping[str, Any]]) -> Verdict:
+        """The rollout's verdict. An error while waiting is a failed verdict too: what was applied may be
+        unhealthy, so it goes down the one failure path (report, rollback, summary)."""
         rollout = Rollout(self.kube, self.target.namespace, self.session.selector, objects, self.rules,
-                          lambda line: self.console.info(f"  {line}"))
-        verdict = rollout.wait(self.opts.timeout)
-        if not verdict.ok:
+                          lambda line: self.console.info(f"  {line}"), self.lock_lost)
+        try:
+            verdict = rollout.wait(self.opts.timeout)
+        except KubeError as e:
+            return Verdict(ok=False, failed="the wait", failure=Failure("WatchFailed", e.problems[0].message))
+        if not verdict.ok and verdict.failure is not None and verdict.failure.reason != "WatchFailed":
             rollout.explain(verdict)
         return verdict
 
@@ -238,6 +259,8 @@ class Deploy:
         if failure.pod:
             where += f" of pod {failure.pod}"
         message = f"{verdict.failed} is not healthy:{where} {failure.reason}: {failure.message}".strip()
+        if failure.reason == "WatchFailed":
+            message = f"the rollout could not be watched ({verdict.failed}): {failure.message}"
         details = []
         if verdict.events:
             details += ["last events:", *(f"  {e}" for e in verdict.events)]
@@ -259,6 +282,9 @@ class Deploy:
             "Unschedulable": "no node can take the pod: lower its requests or add capacity",
             "ProgressDeadlineExceeded": "the rollout made no progress within the deadline: see the events",
             "Timeout": "raise {--timeout} if the rollout is just slow",
+            "WatchFailed": "envship cannot tell whether the new release is healthy, so it is treated as failed: "
+                           "check the deploying identity may get, list and watch pods, replicasets and the "
+                           "workloads, then re-run",
         }.get(reason, "see the events above")
 
     def report_success(self, result: ApplyResult, pruned: list[str], revision: int) -> None:

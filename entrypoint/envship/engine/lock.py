@@ -1,9 +1,11 @@
-"""Deploy lock: a coordination.k8s.io/v1 Lease per app and environment.
+"""Deploy lock: a coordination.k8s.io/v1 Lease per app and environment, with client-go's leader-election
+semantics (core/lease.py): expiry judged by this process's observations, a nonce per process in the
+holder identity, renewals retried until the renew deadline, and a lock that is lost says so, so the
+deploy stops before it prunes or records anything.
 
-The holder is the run (its URL in Actions, host and pid elsewhere). The lease is renewed while the
-deploy runs and expires if the holder dies, so a killed run never blocks the next one for longer than
-the lease duration. Updates use resourceVersion (optimistic concurrency): two runs racing for an
-expired lease cannot both win.
+Writes use resourceVersion (optimistic concurrency): two runs racing for an expired lease cannot both
+win. The holder's description (the run's URL and job) is in the identity, for the message a waiting
+deploy prints.
 """
 
 from __future__ import annotations
@@ -12,26 +14,25 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from ..adapters.kube import Kube, KubeError
+from ..core import lease as rules
 from ..errors import OperationError
 
 LEASE_SECONDS = 30
 
 
-def holder_identity(run_url: str) -> str:
-    return run_url or f"{socket.gethostname()}/pid-{os.getpid()}"
+def holder_identity(run: str) -> str:
+    """The run (its URL and job in Actions, host and pid elsewhere) and a nonce for this process."""
+    return rules.holder_identity(run or f"{socket.gethostname()}/pid-{os.getpid()}", uuid.uuid4().hex[:8])
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 class DeployLock:
@@ -44,8 +45,11 @@ class DeployLock:
         self.resource = kube.resource("coordination.k8s.io/v1", "Lease")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._observation: rules.Observation | None = None
+        self._held: dict[str, Any] | None = None   # the lease as we last wrote it
         self.lost: str | None = None
 
+    # -- acquire ------------------------------------------------------------------------------------
     def acquire(self, timeout: float, waiting: Callable[[str], None]) -> None:
         deadline = time.monotonic() + timeout
         announced = ""
@@ -61,24 +65,29 @@ class DeployLock:
                 raise OperationError(
                     f"another deploy holds the lock {self.namespace}/{self.name}: {current}",
                     f"wait for it to finish, or raise {{--lock-timeout}} (now {int(timeout)} s); a dead holder's "
-                    f"lock expires after {self.duration} s")
+                    f"lock is taken {self.duration} s after this deploy first saw it unchanged")
             time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
 
     def _try_acquire(self) -> str | None:
         """None when we hold the lease now; else a description of the current holder."""
-        lease = self.kube.get(self.resource, self.namespace, self.name)
-        body = self._body(lease)
         try:
+            if self._observation is None:   # first look: create it, or find who has it
+                try:
+                    self._held = self.kube.create(self.resource, self.namespace, self._body(None))
+                    return None
+                except KubeError as e:
+                    if e.status != 409:
+                        raise
+            lease = self.kube.get(self.resource, self.namespace, self.name)
             if lease is None:
-                self.kube.create(self.resource, self.namespace, body)
+                self._held = self.kube.create(self.resource, self.namespace, self._body(None))
                 return None
-            spec = lease.get("spec") or {}
-            holder = spec.get("holderIdentity", "")
-            renewed = spec.get("renewTime") or spec.get("acquireTime")
-            expired = renewed is None or _parse(renewed) + int(spec.get("leaseDurationSeconds", 0)) < time.time()
-            if holder and holder != self.holder and not expired:
-                return f"held by {holder} since {spec.get('acquireTime', '?')}"
-            self.kube.replace(self.resource, self.namespace, body)
+            record = rules.record_of(lease)
+            assert record is not None
+            self._observation = rules.observe(self._observation, record, time.monotonic())
+            if record.holder != self.holder and not rules.expired(self._observation, time.monotonic()):
+                return f"held by {record.holder.rsplit('_', 1)[0]} since {record.acquire_time or '?'}"
+            self._held = self.kube.replace(self.resource, self.namespace, self._body(lease))
             return None
         except KubeError as e:
             if e.status == 409:  # someone else created or updated it first: look again
@@ -96,29 +105,56 @@ class DeployLock:
                 "spec": {"holderIdentity": self.holder, "leaseDurationSeconds": self.duration,
                          "acquireTime": now, "renewTime": now, "leaseTransitions": transitions + 1}}
 
+    # -- renew --------------------------------------------------------------------------------------
     def _start_renewing(self) -> None:
         self._thread = threading.Thread(target=self._renew_loop, name="envship-lease", daemon=True)
         self._thread.start()
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(self.duration / 3):
+        """Renew every third of the duration; a failed renewal is retried every second (a tenth of a short
+        lease) until two thirds of the duration have passed since the last good one, then the lock counts
+        as lost (client-go's RenewDeadline). Any error is caught: this thread must not die silently."""
+        last_renewal = time.monotonic()
+        interval = self.duration * rules.RENEW_FRACTION
+        while not self._stop.wait(interval):
             try:
-                lease = self.kube.get(self.resource, self.namespace, self.name)
-                if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.holder:
-                    self.lost = "the lease was taken by another deploy"
+                self._renew()
+                last_renewal = time.monotonic()
+                interval = self.duration * rules.RENEW_FRACTION
+            except _Taken as e:
+                self.lost = str(e)
+                return
+            except Exception as e:  # noqa: BLE001 - retried until the deadline, whatever it was
+                if time.monotonic() - last_renewal >= self.duration * rules.DEADLINE_FRACTION:
+                    self.lost = f"renewing the lease failed for {int(time.monotonic() - last_renewal)} s " \
+                                f"({type(e).__name__}: {e})"
                     return
-                lease["spec"]["renewTime"] = _now()
-                self.kube.replace(self.resource, self.namespace, lease)
-            except KubeError as e:
-                self.lost = f"renewing the lease failed: {e.problems[0].message}"
+                interval = min(1.0, self.duration / 10)
 
+    def _renew(self) -> None:
+        lease = self.kube.get(self.resource, self.namespace, self.name)
+        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.holder:
+            holder = ((lease or {}).get("spec") or {}).get("holderIdentity", "")
+            raise _Taken(f"the lease was taken by {holder.rsplit('_', 1)[0]}" if holder else "the lease was deleted")
+        lease["spec"]["renewTime"] = _now()
+        self._held = self.kube.replace(self.resource, self.namespace, lease)
+
+    # -- release ------------------------------------------------------------------------------------
     def release(self) -> None:
+        """Delete the lease if it is still ours (a resourceVersion precondition: one taken meanwhile
+        stays); on failure it expires by itself."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.lost:
+            return
         try:
             lease = self.kube.get(self.resource, self.namespace, self.name)
             if lease is not None and (lease.get("spec") or {}).get("holderIdentity") == self.holder:
-                self.kube.delete(self.resource, self.namespace, self.name)
+                self.kube.delete(self.resource, self.namespace, self.name, uid=str(lease["metadata"].get("uid", "")))
         except KubeError:
-            pass  # the lease expires by itself
+            pass
+
+
+class _Taken(Exception):
+    """The lease now names another holder (or is gone): the lock is lost for good."""

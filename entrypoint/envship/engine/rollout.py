@@ -30,8 +30,10 @@ class Verdict:
 
 class Rollout:
     def __init__(self, kube: Kube, namespace: str, selector: str, objects: Sequence[Mapping[str, Any]],
-                 rules: HealthRules, progress: Callable[[str], None]) -> None:
+                 rules: HealthRules, progress: Callable[[str], None],
+                 interrupted: Callable[[], str | None] = lambda: None) -> None:
         self.kube = kube
+        self.interrupted = interrupted  # why the wait must stop now (the deploy lock was lost), or None
         self.namespace = namespace
         self.selector = selector
         self.objects = [o for o in objects if health.needs_wait(o)]
@@ -60,11 +62,22 @@ class Rollout:
         deadline = time.monotonic() + timeout
         shown: dict[str, str] = {}
         verdict = Verdict(ok=False)
+        noted: set[str] = set()
         with self.informers.changed:
             while True:
+                for note in self.informers.notes():
+                    if note not in noted:
+                        noted.add(note)
+                        self.progress(f"note: {note}")
+                stop = self.interrupted()
+                if stop:
+                    verdict.failed, verdict.failure = "the deploy", Failure("LockLost", stop)
+                    return verdict
                 errors = list(self.informers.errors())
-                if errors:
-                    raise errors[0]
+                if errors:  # the wait cannot go on: a failed verdict, so deploy rolls back and reports
+                    verdict.failed = self.watched_kind(errors[0])
+                    verdict.failure = Failure("WatchFailed", errors[0].problems[0].message)
+                    return verdict
                 verdict.healths = self._evaluate()
                 for name, h in verdict.healths.items():
                     if shown.get(name) != h.summary:
@@ -86,6 +99,13 @@ class Rollout:
                     verdict.failure = Failure("Timeout", f"not healthy after {int(timeout)} s: {summary}")
                     return verdict
                 self.informers.changed.wait(min(remaining, 1.0))
+
+    def watched_kind(self, error: Exception) -> str:
+        """Which cache failed, as `Pod`/`Deployment`..., for the verdict's 'what'."""
+        for key, cache in self.informers.caches.items():
+            if cache.error is error:
+                return f"the watch of {cache.resource.plural}" if key else key
+        return "the wait"
 
     def _evaluate(self) -> dict[str, Health]:
         caches = self.informers.caches

@@ -1,8 +1,9 @@
 """The Kubernetes API over HTTP: discovery, server-side apply, list, watch, delete, logs.
 
-One `requests` session with a connection pool sized for parallel applies and urllib3 `Retry` for 429
-and 5xx answers (honouring `Retry-After`). Every request asks `Connection.token()` for the bearer
-token, so a self-refreshing credential (GKE through google-auth) stays valid during long waits.
+One `requests` session with a connection pool sized for parallel applies; retries follow client-go's
+rest client (429 on every verb after Retry-After; 5xx and broken connections for idempotent requests).
+Every request asks `Connection.token()` for the bearer token, so a self-refreshing credential (GKE
+through google-auth) stays valid during long waits.
 Errors become `KubeError` with the API's own reason and message.
 """
 
@@ -10,16 +11,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
+from ... import __version__
 from ...errors import OperationError
 
 FIELD_MANAGER = "envship"
@@ -58,6 +62,30 @@ class ApiResource:
         return base
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """client-go's defaults: 10 retries (rest.Request maxRetries) honouring Retry-After; envship adds a
+    bound on the total wait and caps one Retry-After, so a server asking for an hour cannot hang a job."""
+
+    attempts: int = 11              # the first try and 10 retries
+    max_wait: float = 120.0         # seconds of waiting between tries, in all
+    max_retry_after: float = 30.0   # one Retry-After is honoured up to this
+    base: float = 0.2               # backoff: base * 2^(attempt-1), jittered, capped
+    cap: float = 5.0
+
+    def backoff(self, attempt: int) -> float:
+        delay = min(self.cap, self.base * 2.0 ** (attempt - 1))
+        return float(delay * (0.5 + random.random() / 2))  # jitter: between half and all of it
+
+    def delay(self, retry_after: str | None, attempt: int) -> float:
+        if retry_after:
+            try:
+                return min(self.max_retry_after, max(0.0, float(retry_after)))
+            except ValueError:
+                pass  # an HTTP date: the API server sends seconds; fall back to backoff
+        return self.backoff(attempt)
+
+
 class KubeError(OperationError):
     """An API request failed; `status` and `reason` are the server's (0 and 'Unreachable' without answer)."""
 
@@ -69,21 +97,36 @@ class KubeError(OperationError):
         self.causes = causes or []
 
 
+WATCH_EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
+
+
+def _watch_event(line: bytes) -> tuple[str, dict[str, Any]] | None:
+    """(type, object) of a watch event line, or None for anything else (not JSON, half a line, a List)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or event.get("type") not in WATCH_EVENT_TYPES:
+        return None
+    obj = event.get("object")
+    if not isinstance(obj, dict) or (event["type"] != "ERROR" and not isinstance(obj.get("metadata"), dict)):
+        return None
+    return str(event["type"]), obj
+
+
 class WatchExpired(Exception):
     """The watch's resourceVersion is too old (410 Gone): list again and resume from there."""
 
 
 class Kube:
-    def __init__(self, connection: Connection, timeout: float = 30.0, pool: int = 16) -> None:
+    def __init__(self, connection: Connection, timeout: float = 30.0, pool: int = 16,
+                 retry: RetryPolicy | None = None) -> None:
         self.connection = connection
         self.timeout = timeout
+        self.retry = retry or RetryPolicy()
         self.session = requests.Session()
-        # other=0: a TLS verification failure will not pass on a retry
-        retry = Retry(total=6, connect=3, read=2, status=6, other=0, backoff_factor=0.2,
-                      status_forcelist=RETRY_STATUSES,
-                      allowed_methods=frozenset({"GET", "HEAD", "PATCH", "PUT", "DELETE"}),
-                      respect_retry_after_header=True, raise_on_status=False)
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=retry)
+        # retries are this class's own (client-go's rules below), not urllib3's
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.verify = connection.verify
@@ -92,13 +135,56 @@ class Kube:
         self._discovery: dict[str, dict[str, ApiResource]] = {}
         self._discovery_lock = threading.Lock()
         self._preferred: dict[str, str | None] = {}
+        self._stats_lock = threading.Lock()
         self.requests_made = 0
+        self.throttled_seconds = 0.0   # waited on 429s (Retry-After), for the run's report
+        self.retries = 0
 
     # -- plumbing -------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                 body: Any = None, content_type: str = "application/json", stream: bool = False,
                 timeout: float | None = None, ok_missing: bool = False) -> requests.Response | None:
-        headers = {"Accept": "application/json", "User-Agent": "envship"}
+        """One API call, retried as client-go's rest client does: a 429 on any verb after its Retry-After
+        (a throttled request was never processed), a 5xx or a broken connection only when repeating the
+        request cannot do anything twice (GET, DELETE, server-side apply), with jittered exponential backoff
+        otherwise; at most `retry.attempts` tries and `retry.max_wait` seconds of waiting in all."""
+        idempotent = method in ("GET", "HEAD", "DELETE") or (method == "PATCH" and content_type == APPLY_CONTENT_TYPE)
+        waited = 0.0
+        for attempt in range(1, self.retry.attempts + 1):
+            last = attempt == self.retry.attempts
+            try:
+                response = self._send(method, path, params, body, content_type, stream, timeout)
+            except requests.exceptions.SSLError as e:
+                raise KubeError(f"TLS verification failed talking to {self.connection.description}: {e}",
+                                "the cluster's CA certificate does not match; check the cluster endpoint and CA",
+                                reason="Unreachable") from e
+            except requests.exceptions.RequestException as e:
+                delay = self.retry.backoff(attempt)
+                if not idempotent or last or waited + delay > self.retry.max_wait:
+                    raise KubeError(f"cannot reach the Kubernetes API of {self.connection.description} "
+                                    f"({self.connection.server}): {type(e).__name__}",
+                                    "check the cluster endpoint, the network path (private clusters need a route), "
+                                    "and that the API server is up", reason="Unreachable") from e
+                waited += self._pause(delay, throttled=False)
+                continue
+            code = response.status_code
+            retryable = code == 429 or (code in RETRY_STATUSES and idempotent)
+            if retryable and not last:
+                delay = self.retry.delay(response.headers.get("Retry-After"), attempt)
+                if waited + delay <= self.retry.max_wait:
+                    response.close()
+                    waited += self._pause(delay, throttled=code == 429)
+                    continue
+            if code == 404 and ok_missing:
+                return None
+            if code >= 400:
+                raise self._error(method, path, response)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
+
+    def _send(self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, content_type: str,
+              stream: bool, timeout: float | None) -> requests.Response:
+        headers = {"Accept": "application/json", "User-Agent": f"envship/{__version__}"}
         token = self.connection.token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -106,27 +192,20 @@ class Kube:
         if body is not None:
             headers["Content-Type"] = content_type
             data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-        self.requests_made += 1
-        try:
-            # verify per request: a session-level value loses to REQUESTS_CA_BUNDLE (requests issue 3829)
-            response = self.session.request(method, self.connection.server.rstrip("/") + path, params=params,
-                                            data=data, headers=headers, stream=stream,
-                                            timeout=(10.0, timeout or self.timeout),
-                                            verify=self.connection.verify)
-        except requests.exceptions.SSLError as e:
-            raise KubeError(f"TLS verification failed talking to {self.connection.description}: {e}",
-                            "the cluster's CA certificate does not match; check the cluster endpoint and CA",
-                            reason="Unreachable") from e
-        except requests.exceptions.RequestException as e:
-            raise KubeError(f"cannot reach the Kubernetes API of {self.connection.description} "
-                            f"({self.connection.server}): {type(e).__name__}",
-                            "check the cluster endpoint, the network path (private clusters need a route), "
-                            "and that the API server is up", reason="Unreachable") from e
-        if response.status_code == 404 and ok_missing:
-            return None
-        if response.status_code >= 400:
-            raise self._error(method, path, response)
-        return response
+        with self._stats_lock:
+            self.requests_made += 1
+        # verify per request: a session-level value loses to REQUESTS_CA_BUNDLE (requests issue 3829)
+        return self.session.request(method, self.connection.server.rstrip("/") + path, params=params, data=data,
+                                    headers=headers, stream=stream, timeout=(10.0, timeout or self.timeout),
+                                    verify=self.connection.verify)
+
+    def _pause(self, seconds: float, throttled: bool) -> float:
+        with self._stats_lock:
+            self.retries += 1
+            if throttled:
+                self.throttled_seconds += seconds
+        time.sleep(seconds)
+        return seconds
 
     def _error(self, method: str, path: str, response: requests.Response) -> KubeError:
         try:
@@ -277,9 +356,14 @@ class Kube:
 
     def watch(self, res: ApiResource, namespace: str | None, resource_version: str, selector: str = "",
               timeout_s: int = 60, stop: threading.Event | None = None,
-              opened: Callable[[requests.Response], None] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Stream (type, object) events after `resource_version` until the server ends the watch.
-        `opened` receives the streaming response, so another thread can close it to end the watch."""
+              opened: Callable[[requests.Response], None] | None = None,
+              odd_line: Callable[[str], None] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Stream (type, object) events after `resource_version` until the watch ends: the server closes
+        it, or the stream breaks (a cut connection, a half-sent line). Either way the caller re-opens it
+        from the last resourceVersion it saw, as client-go's reflector does. A line that is not a watch
+        event (some proxies and doubles send a List) is skipped and handed to `odd_line`. An ERROR event
+        with 410 raises WatchExpired (list again); another ERROR event raises KubeError. `opened` receives
+        the streaming response, so another thread can close it to end the watch."""
         params: dict[str, Any] = {"watch": "true", "resourceVersion": resource_version, "timeoutSeconds": timeout_s,
                                   "allowWatchBookmarks": "true"}
         if selector:
@@ -289,20 +373,27 @@ class Kube:
         if opened is not None:
             opened(response)
         with response:
-            # chunk_size None: hand over each chunk as it arrives, so events are seen without delay
-            for line in response.iter_lines(chunk_size=None):  # type: ignore[call-overload]
-                if stop is not None and stop.is_set():
-                    return
-                if not line:
-                    continue
-                event = json.loads(line)
-                kind, obj = event.get("type", ""), event.get("object") or {}
-                if kind == "ERROR":
-                    if obj.get("code") == 410:
-                        raise WatchExpired(str(obj.get("message", "")))
-                    raise KubeError(f"watch of {res.plural} failed: {obj.get('message', obj)}", "re-run envship",
-                                    int(obj.get("code", 0)), str(obj.get("reason", "")))
-                yield kind, obj
+            try:
+                # chunk_size None: hand over each chunk as it arrives, so events are seen without delay
+                for line in response.iter_lines(chunk_size=None):  # type: ignore[call-overload]
+                    if stop is not None and stop.is_set():
+                        return
+                    if not line:
+                        continue
+                    event = _watch_event(line)
+                    if event is None:
+                        if odd_line is not None:
+                            odd_line(line[:120].decode("utf-8", "replace"))
+                        continue
+                    kind, obj = event
+                    if kind == "ERROR":
+                        if obj.get("code") == 410:
+                            raise WatchExpired(str(obj.get("message", "")))
+                        raise KubeError(f"watch of {res.plural} failed: {obj.get('message', obj)}", "re-run envship",
+                                        int(obj.get("code", 0) or 0), str(obj.get("reason", "")))
+                    yield kind, obj
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+                return  # the stream broke: the caller resumes from the last resourceVersion
 
     def close(self) -> None:
         self.session.close()
