@@ -248,3 +248,54 @@ def test_the_seeded_fault_mode_leaves_every_outcome_as_it_was(tmp_path: Path) ->
 
     runs = faults.run_seeds(range(3), tmp_path, out=io.StringIO())
     assert runs and all(r.same for r in runs), [r for r in runs if not r.same]
+
+
+# -- Ingress addresses: waited for only when a route needs them ---------------------------------------
+INGRESS = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  CLASS
+  rules:
+    - host: staging.example.com
+      http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+"""
+ROUTES = "routes:\n  cloudflare:\n    zone: example.com\n    mode: dns\n    target: ingress\n"
+
+
+def with_ingress(cluster: Cluster, ingress_class: str | None, routes: bool) -> None:
+    from test_deploy import CONFIG
+
+    cluster.project.manifest("ingress.yaml", INGRESS.replace(
+        "CLASS", f"ingressClassName: {ingress_class}" if ingress_class else "defaultBackend: {service: {name: web, "
+                                                                              "port: {number: 80}}}"))
+    cluster.project.config(CONFIG + (ROUTES if routes else ""))
+
+
+def test_without_a_route_an_ingress_address_is_reported_not_waited_for(cluster: Cluster) -> None:
+    with_ingress(cluster, "nginx", routes=False)   # a class this cluster does not have: no address, ever
+    code, _, err = cluster.deploy("--timeout", "60s")
+    assert code == 0, err
+    assert "Ingress/web has no address yet (not waited for: no route needs it)" in err
+
+
+def test_a_route_waits_for_the_ingress_address(cluster: Cluster) -> None:
+    with_ingress(cluster, None, routes=True)       # the cluster's default class serves it
+    code, _, err = cluster.deploy()
+    assert code == 0, err
+    assert "Ingress web at 203.0.113.10" in err
+
+
+def test_a_route_to_an_ingress_no_class_can_serve_fails_at_once(cluster: Cluster) -> None:
+    with_ingress(cluster, "nginx", routes=True)
+    code, _, err = cluster.deploy("--timeout", "60s")
+    assert code == 1
+    assert "deploy/ingress.yaml:1:1: Ingress/web can get no address: it names the IngressClass 'nginx', which the " \
+           "cluster does not have (it has: fake)" in err
+    assert "install an ingress controller" in err
+    assert cluster.get("deployments", "web") is None   # refused before anything was applied
+    cluster.kube.delete("ingressclasses", None, "fake")
+    with_ingress(cluster, None, routes=True)
+    code, _, err = cluster.deploy()
+    assert code == 1 and "it names no IngressClass and the cluster has no default one (it has none" in err

@@ -38,7 +38,9 @@ from .store import Store
 SCENARIO_ANNOTATION = "fake.envship.dev/scenario"
 READY_AFTER_ANNOTATION = "fake.envship.dev/ready-after"
 RUN_FOR_ANNOTATION = "fake.envship.dev/run-for"
-LOG_ANNOTATION = "fake.envship.dev/log"  # lines every container of the pod prints after starting (the app's own)
+LOG_ANNOTATION = "fake.envship.dev/log"
+FAKE_INGRESS_CONTROLLER = "envship.dev/fake-ingress-controller"
+DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"  # lines every container of the pod prints after starting (the app's own)
 
 SCENARIOS = ("healthy", "slow", "crashloop", "pullfail", "missingkey", "unschedulable", "neverready")
 _ALIASES = {"crash-loop": "crashloop", "crashloopbackoff": "crashloop", "pull-fail": "pullfail",
@@ -161,7 +163,8 @@ class Controller:
     def rt(self, kind: str) -> ResourceType:
         if kind not in self._rt:
             group = {"Deployment": "apps", "ReplicaSet": "apps", "StatefulSet": "apps", "DaemonSet": "apps",
-                     "Job": "batch", "CronJob": "batch", "Ingress": "networking.k8s.io"}.get(kind, "")
+                     "Job": "batch", "CronJob": "batch", "Ingress": "networking.k8s.io",
+                     "IngressClass": "networking.k8s.io"}.get(kind, "")
             found = self.store.registry.by_kind(group, kind)
             assert found is not None, kind
             self._rt[kind] = found
@@ -189,6 +192,11 @@ class Controller:
                                "nodeInfo": {"kubeletVersion": "v1.32.0-envship-fake", "osImage": "fake",
                                             "containerRuntimeVersion": "containerd://1.7.0",
                                             "architecture": "amd64", "operatingSystem": "linux"}}})
+            # the ingress controller a cluster usually has (ingress-nginx, GKE's gce): its default class
+            self.store.put(self.rt("IngressClass"), {
+                "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                "metadata": {"name": "fake", "annotations": {DEFAULT_CLASS: "true"}},
+                "spec": {"controller": FAKE_INGRESS_CONTROLLER}})
             self._ensure_namespace_defaults()
 
     def start(self) -> None:
@@ -846,9 +854,22 @@ class Controller:
 
     # -- Services, Ingresses, PVCs --------------------------------------------------------------------------
 
+    def _served_ingress(self, ingress: dict[str, Any]) -> bool:
+        """Whether the fake's ingress controller serves this Ingress: its class (spec.ingressClassName, or the
+        old annotation) is an IngressClass of the fake's controller, or it names none and one is the default."""
+        classes = {meta(c)["name"]: c for c in self._items("IngressClass")}
+        name = (ingress.get("spec") or {}).get("ingressClassName") or \
+            (meta(ingress).get("annotations") or {}).get("kubernetes.io/ingress.class")
+        if name:
+            served = classes.get(name)
+            return served is not None and (served.get("spec") or {}).get("controller") == FAKE_INGRESS_CONTROLLER
+        return any((meta(c).get("annotations") or {}).get(DEFAULT_CLASS) == "true"
+                   and (c.get("spec") or {}).get("controller") == FAKE_INGRESS_CONTROLLER for c in classes.values())
+
     def _load_balancer(self, obj: dict[str, Any], now: float, rt: ResourceType) -> None:
         m = meta(obj)
-        wants = rt.kind == "Ingress" or (obj.get("spec") or {}).get("type") == "LoadBalancer"
+        wants = (rt.kind == "Ingress" and self._served_ingress(obj)) or \
+            (obj.get("spec") or {}).get("type") == "LoadBalancer"
         status = obj.get("status") or {}
         has = bool((status.get("loadBalancer") or {}).get("ingress"))
         if wants and not has:

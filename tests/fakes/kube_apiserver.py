@@ -100,7 +100,10 @@ volumes that do not exist (ContainerCreating, FailedMount) block a container lik
 invalid image references give InvalidImageName. The pod annotation `fake.envship.dev/log` holds lines its
 containers print after starting (what an app writes, for tests of log handling). Jobs run pods to completion
 (`fake.envship.dev/run-for`, default 0.3 s); crashing Job pods fail until backoffLimit. Services of type
-LoadBalancer and Ingresses get status.loadBalancer.ingress (`lb_ip`, default 203.0.113.10) after `lb_delay`.
+LoadBalancer get status.loadBalancer.ingress (`lb_ip`, default 203.0.113.10) after `lb_delay`, and so do
+Ingresses that the fake's ingress controller serves: a fresh fake has its IngressClass `fake`, marked the
+default class; an Ingress naming another class (or none, once that class is gone or not the default)
+never gets an address, as on a cluster without a controller for it.
 
 Known differences from a real kube-apiserver: no schemas (unknown fields are accepted and kept;
 fieldValidation is ignored), no conversion between versions of a group, no admission webhooks, RBAC,

@@ -7,7 +7,7 @@ progress deadline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,25 +47,57 @@ class HealthRules:
 NO_WAIT_ANNOTATION = "envship.dev/wait"
 
 
-def needs_wait(obj: Mapping[str, Any]) -> bool:
-    """Whether envship waits for this object after applying it. The annotation `envship.dev/wait: "false"`
-    opts an object out (an Ingress whose controller never publishes an address, a Job left to run)."""
+def needs_wait(obj: Mapping[str, Any], addresses: bool = True) -> bool:
+    """Whether envship waits for this object after applying it: workloads always; Ingresses and Services
+    of type LoadBalancer only when `addresses` (something, a route, needs the address they publish). The
+    annotation `envship.dev/wait: "false"` opts an object out (a Job left to run on its own)."""
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     if str(annotations.get(NO_WAIT_ANNOTATION, "")).lower() == "false":
         return False
+    return obj.get("kind") in WORKLOAD_KINDS or (addresses and publishes_address(obj))
+
+
+def publishes_address(obj: Mapping[str, Any]) -> bool:
+    """An Ingress, or a Service of type LoadBalancer: an object whose controller publishes an address."""
     kind = obj.get("kind")
-    if kind == "Service":
-        return (obj.get("spec") or {}).get("type") == "LoadBalancer"
-    return kind in WORKLOAD_KINDS or kind == "Ingress"
+    return kind == "Ingress" or (kind == "Service" and (obj.get("spec") or {}).get("type") == "LoadBalancer")
+
+
+def address_of(obj: Mapping[str, Any]) -> str:
+    """The address an Ingress or a LoadBalancer Service published (IPs and hostnames, comma-separated)."""
+    ingress = (((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")) or []
+    return ", ".join(str(i.get("ip") or i.get("hostname")) for i in ingress if i.get("ip") or i.get("hostname"))
+
+
+DEFAULT_INGRESS_CLASS = "ingressclass.kubernetes.io/is-default-class"
+
+
+def ingress_class_problem(ingress: Mapping[str, Any], classes: Sequence[Mapping[str, Any]]) -> str:
+    """Why no IngressClass can serve this Ingress ('' when one can): the class it names does not exist, or
+    it names none and none is the default. The old annotation kubernetes.io/ingress.class is taken as is."""
+    meta = ingress.get("metadata") or {}
+    if (meta.get("annotations") or {}).get("kubernetes.io/ingress.class"):
+        return ""
+    names = {str((c.get("metadata") or {}).get("name")) for c in classes}
+    wanted = (ingress.get("spec") or {}).get("ingressClassName")
+    if wanted:
+        return "" if wanted in names else f"it names the IngressClass '{wanted}', which the cluster does not have " \
+                                          f"(it has: {', '.join(sorted(names)) or 'none'})"
+    defaults = [c for c in classes if ((c.get("metadata") or {}).get("annotations") or {}).get(
+        DEFAULT_INGRESS_CLASS) == "true"]
+    if defaults:
+        return ""
+    return "it names no IngressClass and the cluster has no default one" + (
+        f" (it has: {', '.join(sorted(names))})" if names else " (it has none: no ingress controller is installed)")
 
 
 def object_health(obj: Mapping[str, Any], pods: Iterable[Mapping[str, Any]] = (),
-                  rules: HealthRules = HealthRules()) -> Health:
+                  rules: HealthRules = HealthRules(), addresses: bool = True) -> Health:
     """Health of one applied object, given the pods of its current revision (workloads only)."""
     name = obj.get("metadata", {}).get("name", "?")
     judge = {"Deployment": _deployment, "StatefulSet": _statefulset, "DaemonSet": _daemonset, "Job": _job,
              "Service": _load_balanced, "Ingress": _load_balanced}.get(str(obj.get("kind")))
-    if judge is None or not needs_wait(obj):
+    if judge is None or not needs_wait(obj, addresses):
         return Health(READY, f"{name} applied")
     health = judge(obj, name)
     if health.state == PENDING:
@@ -76,10 +108,9 @@ def object_health(obj: Mapping[str, Any], pods: Iterable[Mapping[str, Any]] = ()
 
 
 def _load_balanced(obj: Mapping[str, Any], name: str) -> Health:
-    ingress = (((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")) or []
-    addresses = [str(i.get("ip") or i.get("hostname")) for i in ingress if i.get("ip") or i.get("hostname")]
-    if addresses:
-        return Health(READY, f"{obj.get('kind')} {name} at {', '.join(addresses)}")
+    address = address_of(obj)
+    if address:
+        return Health(READY, f"{obj.get('kind')} {name} at {address}")
     return Health(PENDING, f"{obj.get('kind')} {name} waiting for an address")
 
 

@@ -95,6 +95,7 @@ class Rendering:
     env_configmap: str | None = None
     env_secret: str | None = None
     notes: list[str] = field(default_factory=list)  # what render changed beyond the documented rules
+    needs_address: bool = False  # a route points the host at the address the cluster's Ingress publishes
 
     @property
     def url(self) -> str:
@@ -185,6 +186,8 @@ def render(docs: Iterable[YamlDoc], inputs: Inputs, target: Target) -> Rendering
     variables = {**env_values, **builtin_variables(target, inputs.release)}
     renderer = _Renderer(inputs, target, variables)
     rendering = Rendering(target, inputs.release, inputs.config.app)
+    routes = inputs.config.cloudflare
+    rendering.needs_address = bool(routes and routes.mode == "dns" and routes.target == "ingress" and target.host)
     rendering.env_configmap, rendering.env_secret = renderer.env_refs(env_values, inputs.secrets)
     objects = [obj for doc in docs for obj in renderer.objects_of(doc)]
     if not objects and not renderer.problems:

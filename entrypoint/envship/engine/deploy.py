@@ -3,14 +3,14 @@ back on failure. What the deploy may change and prune is its applyset's (core/ow
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..adapters import runtime
 from ..adapters.console import Console, fenced
 from ..adapters.kube import Kube, KubeError
-from ..core import ownership, plan
+from ..core import health, ownership, plan
 from ..core.health import Failure, HealthRules
 from ..core.naming import sanitize_label
 from ..core.ownership import key_of
@@ -130,6 +130,10 @@ class Deploy:
             sweeping = ownership.sweeping_prune(decision, self.app, self.target.namespace)
             if sweeping is not None:
                 raise RefusedError(f"this deploy stops before changing anything: {sweeping.message}", sweeping.hint)
+        if self.rendering.needs_address:
+            unservable = self.session.unservable_ingresses(decision.apply)
+            if unservable:
+                raise OperationError(unservable[0].message, unservable[0].hint, unservable[0].location)
         for note in decision.notes:
             self.console.info(f"note: {note}")
         for name in decision.adopted:
@@ -145,7 +149,7 @@ class Deploy:
         with self.console.group(f"apply {len(decision.apply)} objects to {self.target.namespace}"):
             # the inventory first: a deploy killed after this still finds everything it may have created
             parent = self.session.apply_parent(known, survey.parent)
-            result, _ = self.session.apply_all(decision.apply, survey.live)
+            result, applied = self.session.apply_all(decision.apply, survey.live)
             created = f"Namespace/{self.target.namespace}" if self.namespace_created else ""
             result.applied = [(n, "created" if n == created else o) for n, o in result.applied]
             self.report_apply(result, already_shown=created)
@@ -155,6 +159,7 @@ class Deploy:
             verdict = self.wait([o.obj for o in decision.apply])
         self.stop_if_lock_lost("judging the rollout, pruning or recording anything")
         if verdict.ok:
+            self.report_addresses(applied.values())
             pruned = self.session.prune(decision.prune)
             self.session.apply_parent(members, parent)
             revision = (previous.revision if previous else 0) + 1
@@ -170,7 +175,7 @@ class Deploy:
         """The rollout's verdict. An error while waiting is a failed verdict too: what was applied may be
         unhealthy, so it goes down the one failure path (report, rollback, summary)."""
         rollout = Rollout(self.kube, self.target.namespace, self.session.selector, objects, self.rules,
-                          lambda line: self.console.info(f"  {line}"), self.lock_lost)
+                          lambda line: self.console.info(f"  {line}"), self.lock_lost, self.rendering.needs_address)
         try:
             verdict = rollout.wait(self.opts.timeout)
         except KubeError as e:
@@ -236,6 +241,17 @@ class Deploy:
                                       "deploy the previous digest again with its secret values"))
 
     # -- reporting ------------------------------------------------------------------------------------
+    def report_addresses(self, applied: Iterable[Mapping[str, Any]]) -> None:
+        """Ingresses and LoadBalancer Services that were not waited for (no route needs their address):
+        what they had when applied, so the log still says where the app is reachable."""
+        if self.rendering.needs_address:
+            return
+        for obj in applied:
+            if health.publishes_address(obj):
+                address = health.address_of(obj)
+                where = f"at {address}" if address else "has no address yet (not waited for: no route needs it)"
+                self.console.info(f"  {ownership.describe(obj)} {where}")
+
     def report_apply(self, result: ApplyResult, already_shown: str = "") -> None:
         for name, outcome in sorted(result.applied):
             if name != already_shown:

@@ -31,12 +31,13 @@ class Verdict:
 class Rollout:
     def __init__(self, kube: Kube, namespace: str, selector: str, objects: Sequence[Mapping[str, Any]],
                  rules: HealthRules, progress: Callable[[str], None],
-                 interrupted: Callable[[], str | None] = lambda: None) -> None:
+                 interrupted: Callable[[], str | None] = lambda: None, addresses: bool = True) -> None:
         self.kube = kube
+        self.addresses = addresses  # wait for Ingress / LoadBalancer addresses (a route needs them)
         self.interrupted = interrupted  # why the wait must stop now (the deploy lock was lost), or None
         self.namespace = namespace
         self.selector = selector
-        self.objects = [o for o in objects if health.needs_wait(o)]
+        self.objects = [o for o in objects if health.needs_wait(o, addresses)]
         self.rules = rules
         self.progress = progress
         self.informers = Informers(kube)
@@ -121,7 +122,7 @@ class Rollout:
                 continue
             live.setdefault("kind", kind)
             self.current_pods[label] = workloads.current_pods(live, pods, replicasets)
-            result[label] = health.object_health(live, self.current_pods[label], self.rules)
+            result[label] = health.object_health(live, self.current_pods[label], self.rules, self.addresses)
         return result
 
     # -- failure details ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 from .. import __version__
 from ..adapters.console import Console
 from ..adapters.kube import ApiResource, Kube, KubeError
-from ..core import ownership, plan
+from ..core import health, ownership, plan
 from ..core.ownership import PART_OF, Decision, Inventory, Key, describe, group_kind, key_of
 from ..core.plan import DeployRecord
 from ..core.render import RenderedObject, Rendering
@@ -174,6 +174,29 @@ class Session:
     @staticmethod
     def group_kinds(objects: Iterable[Mapping[str, Any]]) -> set[str]:
         return {group_kind(o) for o in objects}
+
+    def unservable_ingresses(self, objects: Sequence[RenderedObject]) -> list[Problem]:
+        """Ingresses whose address a route needs but that no IngressClass can serve: the wait for their
+        address would run out its whole timeout. One list of IngressClasses, only when there are some."""
+        ingresses = [o for o in objects if o.kind == "Ingress" and health.needs_wait(o.obj)]
+        if not ingresses:
+            return []
+        try:
+            classes, _ = self.kube.list(self.kube.resource("networking.k8s.io/v1", "IngressClass"))
+        except KubeError as e:
+            if e.status in (403, 404):
+                return []   # not allowed to look, or no such API: the wait will tell
+            raise
+        problems = []
+        for obj in ingresses:
+            why = health.ingress_class_problem(obj.obj, classes)
+            if why:
+                problems.append(Problem(
+                    f"{obj.describe()} can get no address: {why}; routes.cloudflare.target 'ingress' needs it",
+                    obj.source, "install an ingress controller (ingress-nginx, or GKE's 'gce' class) or name an "
+                    "existing class in spec.ingressClassName; or point routes.cloudflare.target at a load "
+                    "balancer's IP or hostname, or use mode: tunnel"))
+        return problems
 
     # -- apply ------------------------------------------------------------------------------------
     def apply_all(self, objects: Sequence[RenderedObject], live: Mapping[Key, Mapping[str, Any]],
