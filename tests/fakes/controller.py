@@ -38,9 +38,9 @@ from .store import Store
 SCENARIO_ANNOTATION = "fake.envship.dev/scenario"
 READY_AFTER_ANNOTATION = "fake.envship.dev/ready-after"
 RUN_FOR_ANNOTATION = "fake.envship.dev/run-for"
-LOG_ANNOTATION = "fake.envship.dev/log"
+LOG_ANNOTATION = "fake.envship.dev/log"  # lines every container of the pod prints after starting (the app's own)
 FAKE_INGRESS_CONTROLLER = "envship.dev/fake-ingress-controller"
-DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"  # lines every container of the pod prints after starting (the app's own)
+DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"
 
 SCENARIOS = ("healthy", "slow", "crashloop", "pullfail", "missingkey", "unschedulable", "neverready")
 _ALIASES = {"crash-loop": "crashloop", "crashloopbackoff": "crashloop", "pull-fail": "pullfail",
