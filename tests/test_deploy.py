@@ -328,6 +328,12 @@ def test_invalid_object_is_reported_with_what_was_applied(cluster: Cluster) -> N
     assert code == 1
     assert "applying Deployment/web failed: " in err and "422" in err
     assert "applied before the failure:" in err and "ConfigMap/hello-env-" in err
+    # the server's details.causes[].field (spec.template.metadata.labels) points at the manifest's line
+    from conftest import location_of
+
+    line, column = location_of(DEPLOYMENT.replace("labels: {app: web}\n    spec:", "labels: {app: other}\n    spec:"),
+                               "{app: other}")
+    assert f"error: deploy/deployment.yaml:{line}:{column}: applying Deployment/web failed" in err, err
 
 
 def envship_process(cluster: Cluster, *args: str) -> subprocess.Popen[str]:

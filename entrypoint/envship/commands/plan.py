@@ -55,7 +55,8 @@ def _plan(session: Session, console: Console, opts: DeployOptions) -> int:
         result, returned = session.apply_all(decision.apply, live, dry_run=True)
         if result.failed:
             name, message = result.failed[0]
-            raise OperationError(f"the server rejects {name}: {message}", "fix the manifest; deploy would fail")
+            raise OperationError(f"the server rejects {name}: {message}", "fix the manifest; deploy would fail",
+                                 result.where.get(name))
         desired = returned
     changed = []
     for obj in decision.apply:

@@ -8,6 +8,7 @@ are collected and raised together.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,15 @@ class Target:
 class RenderedObject:
     obj: dict[str, Any]
     source: Location | None = None  # None for objects envship generates
+    doc: YamlDoc | None = field(default=None, repr=False, compare=False)   # where it was written
+    base: Path = field(default=(), repr=False, compare=False)             # its path in `doc` (List items)
+
+    def locate(self, field_path: str) -> Location | None:
+        """Where the manifest wrote a field the API server names (`spec.template.spec.containers[0].image`,
+        `data[key]`): its line, or the nearest enclosing one; the object's own place without a document."""
+        if self.doc is None:
+            return self.source
+        return self.doc.at(self.base + field_path_of(field_path))
 
     @property
     def kind(self) -> str:
@@ -113,6 +123,19 @@ class Inputs:
     pr: int | None = None
     values: Mapping[str, str] = field(default_factory=dict)   # --set
     secrets: Mapping[str, str] = field(default_factory=dict)  # --secret
+
+
+def field_path_of(text: str) -> Path:
+    """An API server field path (`spec.containers[0].image`, `metadata.labels[app]`) as a path into the
+    object; whatever does not parse ends the path there (the enclosing field is named instead)."""
+    path: list[str | int] = []
+    for part in re.findall(r"[^.\[\]]+|\[[^\]]*\]", text.strip()):
+        if part.startswith("["):
+            inner = part[1:-1]
+            path.append(int(inner) if inner.isdigit() else inner)
+        else:
+            path.append(part)
+    return tuple(path)
 
 
 def resolve_target(environment: Environment, pr: int | None) -> Target:
@@ -283,7 +306,7 @@ class _Renderer:
             self.unresolved(doc, miss.path, miss.name)
         if unresolved:
             return None
-        rendered = RenderedObject(obj, doc.at(base))
+        rendered = RenderedObject(obj, doc.at(base), doc, base)
         if not self.place_in_namespace(doc, obj, base):
             return None
         spec = kinds.pod_spec(obj)

@@ -264,7 +264,7 @@ class Deploy:
         return OperationError(
             f"applying {name} failed: {message}",
             f"applied before the failure: {done}; not attempted: {skipped}. Fix the object and re-run: "
-            "apply is idempotent")
+            "apply is idempotent", result.where.get(name))
 
     def report_failure(self, verdict: Verdict) -> None:
         failure = verdict.failure

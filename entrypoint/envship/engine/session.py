@@ -20,7 +20,7 @@ from ..core import health, ownership, plan
 from ..core.ownership import PART_OF, Decision, Inventory, Key, describe, group_kind, key_of
 from ..core.plan import DeployRecord
 from ..core.render import RenderedObject, Rendering
-from ..errors import OperationError, Problem
+from ..errors import Location, OperationError, Problem
 
 PARALLEL_APPLIES = 8
 KEEP_RELEASES = 10
@@ -31,6 +31,7 @@ class ApplyResult:
     applied: list[tuple[str, str]] = field(default_factory=list)   # (describe, created|configured|unchanged)
     failed: list[tuple[str, str]] = field(default_factory=list)    # (describe, error message)
     not_attempted: list[str] = field(default_factory=list)
+    where: dict[str, Location | None] = field(default_factory=dict)  # describe -> the manifest's field
 
     def count(self, outcome: str) -> int:
         return sum(1 for _, o in self.applied if o == outcome)
@@ -215,6 +216,8 @@ class Session:
                     except KubeError as e:
                         detail = e.problems[0].message + ("; " + "; ".join(e.causes) if e.causes else "")
                         result.failed.append((obj.describe(), detail))
+                        # the line of the field the server rejected, when it names one
+                        result.where[obj.describe()] = obj.locate(e.fields[0]) if e.fields else obj.source
                         continue
                     key = key_of(obj.obj)
                     returned[key] = applied

@@ -90,11 +90,12 @@ class KubeError(OperationError):
     """An API request failed; `status` and `reason` are the server's (0 and 'Unreachable' without answer)."""
 
     def __init__(self, message: str, hint: str = "", status: int = 0, reason: str = "",
-                 causes: list[str] | None = None) -> None:
+                 causes: list[str] | None = None, fields: list[str] | None = None) -> None:
         super().__init__(message, hint)
         self.status = status
         self.reason = reason
         self.causes = causes or []
+        self.fields = fields or []   # the field paths of details.causes, as the API server names them
 
 
 WATCH_EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
@@ -214,8 +215,9 @@ class Kube:
             status = {}
         message = str(status.get("message") or response.reason or "")
         reason = str(status.get("reason") or "")
-        causes = [f"{c.get('field', '')}: {c.get('message', '')}".strip(": ")
-                  for c in (status.get("details") or {}).get("causes") or []]
+        details = (status.get("details") or {}).get("causes") or []
+        causes = [f"{c.get('field', '')}: {c.get('message', '')}".strip(": ") for c in details]
+        fields = [str(c["field"]) for c in details if c.get("field")]
         code = response.status_code
         hint = {
             401: f"the credentials for {self.connection.description} were rejected: re-authenticate "
@@ -225,7 +227,7 @@ class Kube:
             422: "the object is invalid for this cluster; fix the manifest",
             429: "the API server is throttling; re-run later",
         }.get(code, "")
-        return KubeError(f"{method} {path} failed: {code} {reason}: {message}", hint, code, reason, causes)
+        return KubeError(f"{method} {path} failed: {code} {reason}: {message}", hint, code, reason, causes, fields)
 
     # -- discovery ------------------------------------------------------------------------------
     def resource(self, api_version: str, kind: str) -> ApiResource:
