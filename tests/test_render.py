@@ -612,7 +612,7 @@ def test_apply_order_and_labels(project: Project) -> None:
                "GITHUB_REPOSITORY": "acme/hello", "GITHUB_RUN_ID": "99", "GITHUB_RUN_ATTEMPT": "2"}
     result = project.render(environ=environ)
     assert result.code == 0, result.err
-    assert [o["kind"] for o in result.objects] == ["ConfigMap", "ServiceAccount", "Service", "Deployment", "Ingress"]
+    assert [o["kind"] for o in result.objects] == ["ConfigMap", "Service", "ServiceAccount", "Deployment", "Ingress"]
     ingress = result.one("Ingress")
     assert ingress["metadata"]["labels"] == {
         "team": "a", **OWNER_LABELS, "envship.dev/environment": "staging",

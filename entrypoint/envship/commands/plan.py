@@ -34,13 +34,11 @@ def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> in
 
 def _plan(session: Session, console: Console, opts: DeployOptions) -> int:
     rendering, target = session.rendering, session.target
-    session.check_kinds(rendering.objects)
-    namespace_missing = session.namespace() is None
+    namespace_missing = session.connect(rendering.objects) is None
     if namespace_missing and not any(o.kind == "Namespace" and o.name == target.namespace for o in rendering.objects):
         raise OperationError(f"namespace {target.namespace} does not exist",
                              f"create it, or set 'create-namespace: true' on environment '{target.name}'")
-    previous = session.latest_release() if not namespace_missing else None
-    survey = session.survey(rendering.objects, previous, namespace_exists=not namespace_missing)
+    survey = session.survey(rendering.objects, namespace_exists=not namespace_missing)
     decision, live = survey.decision, survey.live
     if decision.foreign:
         more = f" (and {len(decision.foreign) - 1} more)" if len(decision.foreign) > 1 else ""

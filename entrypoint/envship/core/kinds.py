@@ -18,13 +18,15 @@ CLUSTER_SCOPED = frozenset({
     "VolumeSnapshotClass", "VolumeSnapshotContent",
 })
 
-# Apply order: what others depend on first. Objects of one tier can be applied in parallel.
+# Apply order: what others depend on first. Objects of one tier can be applied in parallel. Services go
+# with the configuration, before the workloads: the kubelet gives a pod the environment variables of the
+# Services that exist when it starts.
 _TIERS: dict[str, int] = {
     "Namespace": 0, "CustomResourceDefinition": 0,
     "ServiceAccount": 1, "Role": 1, "ClusterRole": 1, "RoleBinding": 1, "ClusterRoleBinding": 1,
     "ConfigMap": 1, "Secret": 1, "PersistentVolumeClaim": 1, "PersistentVolume": 1, "StorageClass": 1,
     "PriorityClass": 1, "LimitRange": 1, "ResourceQuota": 1, "NetworkPolicy": 1,
-    "Service": 2,
+    "Service": 1,
     "Deployment": 3, "StatefulSet": 3, "DaemonSet": 3, "ReplicaSet": 3, "ReplicationController": 3,
     "Job": 3, "CronJob": 3, "Pod": 3, "PodTemplate": 3,
 }

@@ -64,8 +64,9 @@ class Deploy:
         self.console.info(f"deploying {self.rendering.release.image} to {env.name} ({env.namespace}) on "
                           f"{self.kube.connection.description}")
         with self.console.group(f"connect to {self.kube.connection.description}"):
-            self.session.check_kinds(objects)
-            self.prepare_namespace(objects)
+            namespace = self.session.connect(objects)
+            if namespace is None:
+                self.create_namespace(objects)
         self.lock = DeployLock(self.kube, env.namespace, lock_name(self.app, env.name), self.holder(),
                                self.lease_seconds)
         self.lock.acquire(self.opts.lock_timeout,
@@ -92,20 +93,18 @@ class Deploy:
         job = self.environ.get("GITHUB_JOB", "")
         return holder_identity(f"{url}#{job}" if url else "")
 
-    def prepare_namespace(self, objects: Sequence[RenderedObject]) -> None:
+    def create_namespace(self, objects: Sequence[RenderedObject]) -> None:
         """The lock lives in the namespace, so it must exist before anything else. A missing one is
         created (POST: never an existing namespace) with the applyset's label, which is how envship
         remembers that the namespace is its own; an existing one is left alone until the ownership
         check under the lock has passed."""
-        if self.session.namespace() is not None:
-            return
         namespace = next((o for o in objects if o.kind == "Namespace" and o.name == self.target.namespace), None)
         if namespace is None:
             raise OperationError(
                 f"namespace {self.target.namespace} does not exist in {self.kube.connection.description}",
                 f"create it, or set 'create-namespace: true' on environment '{self.target.name}'")
         # nothing namespaced can be in the way yet, but cluster-scoped objects can: check them first
-        survey = self.session.survey(objects, None, namespace_exists=False)
+        survey = self.session.survey(objects, namespace_exists=False)
         self.refuse_foreign(survey.decision)
         try:
             self.kube.create(self.session.resource_of(namespace.obj), None, namespace.obj)
@@ -140,23 +139,29 @@ class Deploy:
             self.console.info(f"  {name} adopted (adopt: true): envship owns it from now on")
 
     def deploy(self, objects: Sequence[RenderedObject]) -> int:
-        previous = self.session.latest_release()
-        survey = self.session.survey(objects, previous)
+        survey = self.session.survey(objects)
+        previous = survey.previous
         self.check_ownership(survey)
         decision = survey.decision
         members = self.session.group_kinds(o.obj for o in decision.apply)
         known = members | self.session.group_kinds(decision.members) | ownership.parent_group_kinds(survey.parent)
-        with self.console.group(f"apply {len(decision.apply)} objects to {self.target.namespace}"):
-            # the inventory first: a deploy killed after this still finds everything it may have created
-            parent = self.session.apply_parent(known, survey.parent)
-            result, applied = self.session.apply_all(decision.apply, survey.live)
-            created = f"Namespace/{self.target.namespace}" if self.namespace_created else ""
-            result.applied = [(n, "created" if n == created else o) for n, o in result.applied]
-            self.report_apply(result, already_shown=created)
-        if result.failed:
-            raise self.apply_failure(result)
-        with self.console.group("wait for the rollout"):
-            verdict = self.wait([o.obj for o in decision.apply])
+        rollout = self.rollout([o.obj for o in decision.apply])
+        rollout.start()   # the watches open while the objects are applied
+        try:
+            with self.console.group(f"apply {len(decision.apply)} objects to {self.target.namespace}"):
+                # the inventory first: a deploy killed after this still finds everything it may have created
+                parent = self.session.apply_parent(known, survey.parent)
+                result, applied = self.session.apply_all(decision.apply, survey.live)
+                created = f"Namespace/{self.target.namespace}" if self.namespace_created else ""
+                result.applied = [(n, "created" if n == created else o) for n, o in result.applied]
+                self.report_apply(result, already_shown=created)
+            if result.failed:
+                raise self.apply_failure(result)
+            rollout.expect(applied.values())
+            with self.console.group("wait for the rollout"):
+                verdict = self.wait(rollout)
+        finally:
+            rollout.stop()
         self.stop_if_lock_lost("judging the rollout, pruning or recording anything")
         if verdict.ok:
             self.report_addresses(applied.values())
@@ -164,23 +169,27 @@ class Deploy:
             self.session.apply_parent(members, parent)
             revision = (previous.revision if previous else 0) + 1
             self.stop_if_lock_lost("recording the release")
-            self.session.record_release(self.session.new_record(revision, [o.obj for o in decision.apply]))
+            self.session.record_release(self.session.new_record(revision, [o.obj for o in decision.apply]),
+                                        survey.releases)
             self.report_success(result, pruned, revision)
             return 0
         self.report_failure(verdict)
         self.roll_back(previous, verdict)
         return 1
 
-    def wait(self, objects: Sequence[Mapping[str, Any]]) -> Verdict:
+    def rollout(self, objects: Sequence[Mapping[str, Any]]) -> Rollout:
+        return Rollout(self.kube, self.target.namespace, self.session.selector, objects, self.rules,
+                       lambda line: self.console.info(f"  {line}"), self.lock_lost, self.rendering.needs_address)
+
+    def wait(self, rollout: Rollout) -> Verdict:
         """The rollout's verdict. An error while waiting is a failed verdict too: what was applied may be
         unhealthy, so it goes down the one failure path (report, rollback, summary)."""
-        rollout = Rollout(self.kube, self.target.namespace, self.session.selector, objects, self.rules,
-                          lambda line: self.console.info(f"  {line}"), self.lock_lost, self.rendering.needs_address)
         try:
             verdict = rollout.wait(self.opts.timeout)
         except KubeError as e:
             return Verdict(ok=False, failed="the wait", failure=Failure("WatchFailed", e.problems[0].message))
-        if not verdict.ok and verdict.failure is not None and verdict.failure.reason != "WatchFailed":
+        if not verdict.ok and verdict.failure is not None and verdict.failure.reason not in ("WatchFailed",
+                                                                                               "LockLost"):
             rollout.explain(verdict)
         return verdict
 
@@ -195,7 +204,7 @@ class Deploy:
         self.console.info(f"rolling back to revision {previous.revision} ({previous.image})")
         with self.console.group(f"roll back to revision {previous.revision}"):
             restored = [RenderedObject(plan.as_member(o, self.session.applyset)) for o in previous.objects]
-            survey = self.session.survey(restored, previous)
+            survey = self.session.survey(restored)
             decision = survey.decision
             if decision.foreign:   # taken by someone else since that release: not ours to restore
                 self.console.error(Problem(f"rollback stopped: {decision.foreign[0].message}", None,
@@ -203,14 +212,16 @@ class Deploy:
                 return
             # Secrets are recorded without their values: they are left as they are, and checked
             kept = [o for o in decision.apply if plan.values_left_out(o.obj)]
-            result, _ = self.session.apply_all([o for o in decision.apply if o not in kept], survey.live)
+            result, reapplied = self.session.apply_all([o for o in decision.apply if o not in kept], survey.live)
             self.check_kept_secrets(kept, survey)
             if result.failed:
                 self.console.error(Problem(f"rollback failed to apply {result.failed[0][0]}: {result.failed[0][1]}",
                                            None, "fix the cluster by hand or deploy a known-good digest"),
                                    "rollback failed")
                 return
-            back = self.wait(previous.objects)
+            rollout = self.rollout(previous.objects)
+            rollout.expect(reapplied.values())
+            back = self.wait(rollout)
         if back.ok:
             pruned = self.session.prune(decision.prune)
             self.console.info(f"rolled back to revision {previous.revision}: healthy"

@@ -141,17 +141,19 @@ class DeployLock:
 
     # -- release ------------------------------------------------------------------------------------
     def release(self) -> None:
-        """Delete the lease if it is still ours (a resourceVersion precondition: one taken meanwhile
-        stays); on failure it expires by itself."""
+        """Delete the lease in one request, on the condition that it is still as we last wrote it (uid and
+        resourceVersion preconditions: a lease taken or changed meanwhile stays); on failure it expires by
+        itself."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self.lost:
+        held = self._held
+        if self.lost or held is None:
             return
+        meta = held.get("metadata") or {}
         try:
-            lease = self.kube.get(self.resource, self.namespace, self.name)
-            if lease is not None and (lease.get("spec") or {}).get("holderIdentity") == self.holder:
-                self.kube.delete(self.resource, self.namespace, self.name, uid=str(lease["metadata"].get("uid", "")))
+            self.kube.delete(self.resource, self.namespace, self.name, uid=str(meta.get("uid", "")),
+                             resource_version=str(meta.get("resourceVersion", "")))
         except KubeError:
             pass
 

@@ -7,7 +7,7 @@ ReplicaSets and one for Pods. Each change re-evaluates health; progress lines pr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +42,13 @@ class Rollout:
         self.progress = progress
         self.informers = Informers(kube)
         self.current_pods: dict[str, list[dict[str, Any]]] = {}  # "Kind/name" -> pods of its current revision
+        self.expected: dict[str, tuple[str, int]] = {}  # "Kind/name" -> (uid, generation) the apply returned
 
-    def wait(self, timeout: float) -> Verdict:
-        if not self.objects:
-            return Verdict(ok=True)
+    def start(self) -> None:
+        """Open the caches: list and watch every waited kind, their ReplicaSets and Pods. Done before the
+        objects are applied, the watches are open by the time the workloads change."""
+        if not self.objects or self.informers.caches:
+            return
         kinds = sorted({(str(o["apiVersion"]), str(o["kind"])) for o in self.objects})
         for api_version, kind in kinds:
             self.informers.add(kind, self.kube.resource(api_version, kind), self.namespace, self.selector)
@@ -53,11 +56,28 @@ class Rollout:
             self.informers.add("ReplicaSet", self.kube.resource("apps/v1", "ReplicaSet"), self.namespace)
         if any(k in health.WORKLOAD_KINDS for _, k in kinds):
             self.informers.add("Pod", self.kube.resource("v1", "Pod"), self.namespace)
+
+    def stop(self) -> None:
+        self.informers.stop()
+
+    def expect(self, applied: Iterable[Mapping[str, Any]]) -> None:
+        """What the apply answered: an object in a cache is judged only once the cache holds that version
+        or a newer one (the same uid, a generation at least as high). The caches open before the apply,
+        so until the watch brings the change they hold the previous, perhaps healthy, revision."""
+        for obj in applied:
+            meta = obj.get("metadata") or {}
+            label = f"{obj.get('kind')}/{meta.get('name')}"
+            self.expected[label] = (str(meta.get("uid", "")), int(meta.get("generation") or 0))
+
+    def wait(self, timeout: float) -> Verdict:
+        if not self.objects:
+            return Verdict(ok=True)
+        self.start()
         try:
             self.informers.wait_synced(min(timeout, 30.0))  # judge from the first lists, not empty caches
             return self._loop(timeout)
         finally:
-            self.informers.stop()
+            self.stop()
 
     def _loop(self, timeout: float) -> Verdict:
         deadline = time.monotonic() + timeout
@@ -121,9 +141,19 @@ class Rollout:
                 result[label] = Health(health.PENDING, f"{name} not created yet")
                 continue
             live.setdefault("kind", kind)
+            if not self._caught_up(label, live):
+                result[label] = Health(health.PENDING, f"{name} waiting for the change to arrive")
+                continue
             self.current_pods[label] = workloads.current_pods(live, pods, replicasets)
             result[label] = health.object_health(live, self.current_pods[label], self.rules, self.addresses)
         return result
+
+    def _caught_up(self, label: str, live: Mapping[str, Any]) -> bool:
+        if label not in self.expected:
+            return True
+        uid, generation = self.expected[label]
+        meta = live.get("metadata") or {}
+        return (not uid or str(meta.get("uid", "")) == uid) and int(meta.get("generation") or 0) >= generation
 
     # -- failure details ------------------------------------------------------------------------
     def explain(self, verdict: Verdict) -> None:

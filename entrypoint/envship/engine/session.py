@@ -23,6 +23,7 @@ from ..core.render import RenderedObject, Rendering
 from ..errors import Location, OperationError, Problem
 
 PARALLEL_APPLIES = 8
+NAMESPACES = ApiResource("v1", "Namespace", "namespaces", False)
 KEEP_RELEASES = 10
 
 
@@ -45,6 +46,8 @@ class Survey:
     live: dict[Key, dict[str, Any]]
     inventory: Inventory
     decision: Decision
+    previous: DeployRecord | None = None                       # the last healthy release
+    releases: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # its records, by revision
 
 
 class Session:
@@ -80,16 +83,25 @@ class Session:
         if problems:
             raise OperationError(problems[0].message, problems[0].hint, problems[0].location)
 
+    def connect(self, objects: Sequence[RenderedObject]) -> dict[str, Any] | None:
+        """Discovery and the target namespace, in one round trip: the namespace is core/v1 everywhere, so
+        reading it needs no discovery. Returns the namespace (None when it does not exist)."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            namespace = pool.submit(self.namespace)
+            self.check_kinds(objects)
+            return namespace.result()
+
     def namespace(self) -> dict[str, Any] | None:
-        res = self.kube.resource("v1", "Namespace")
-        live = self.kube.get(res, None, self.target.namespace)
+        live = self.kube.get(NAMESPACES, None, self.target.namespace)
         if live is not None and (live.get("status") or {}).get("phase") == "Terminating":
             raise OperationError(f"namespace {self.target.namespace} is being deleted",
                                  "wait until it is gone, then re-run envship")
         return live
 
-    def live_state(self, kinds: Iterable[tuple[str, str]]) -> dict[Key, dict[str, Any]]:
-        """Every object of these kinds in the namespace (and the cluster-scoped ones): one list per kind."""
+    def live_state(self, kinds: Iterable[tuple[str, str]],
+                   pool: concurrent.futures.ThreadPoolExecutor | None = None) -> dict[Key, dict[str, Any]]:
+        """Every object of these kinds in the namespace (and the cluster-scoped ones): one list per kind,
+        all at once."""
         resources = []
         for api_version, kind in sorted(set(kinds)):
             try:
@@ -99,6 +111,15 @@ class Session:
         live: dict[Key, dict[str, Any]] = {}
         if not resources:
             return live
+        if pool is None:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_APPLIES, len(resources))) as own:
+                return self.live_state(kinds, own)
+        listings = [pool.submit(lambda r: self.kube.list(r, self.target.namespace if r.namespaced else None)[0], r)
+                    for r in resources]
+        for listing in listings:
+            for item in listing.result():
+                live[key_of(item)] = item
+        return live
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_APPLIES, len(resources))) as pool:
             listings = pool.map(lambda r: self.kube.list(r, self.target.namespace if r.namespaced else None)[0],
                                 resources)
@@ -111,25 +132,35 @@ class Session:
     def parent(self) -> dict[str, Any] | None:
         return self.kube.get(self.kube.resource("v1", "Secret"), self.target.namespace, self.applyset.name)
 
-    def survey(self, objects: Sequence[RenderedObject], previous: DeployRecord | None,
-               namespace_exists: bool = True) -> Survey:
-        """The parent, the live state of every kind that matters (rendered, in the last release, in the
-        parent's inventory) and the ownership decision for `objects`."""
+    def survey(self, objects: Sequence[RenderedObject], namespace_exists: bool = True) -> Survey:
+        """The parent, the release records, the live state of every kind that matters (rendered, in the
+        last release, in the parent's inventory) and the ownership decision for `objects`. The reads go
+        out together: one round trip for the usual case, a second only for kinds no longer rendered."""
         adopt = self.target.environment.adopt
-        parent = self.parent() if namespace_exists else None
-        problem = self.applyset.parent_problem(parent, self.repository, adopt)
-        if problem is not None:
-            raise OperationError(problem.message, problem.hint)
+        if not namespace_exists:
+            live = self.cluster_scoped_state(objects)
+            inventory = Inventory(self.applyset)
+            return Survey(None, live, inventory, ownership.decide(inventory, objects, live, adopt))
+        rendered = {(str(o.obj["apiVersion"]), o.kind) for o in objects}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL_APPLIES) as pool:
+            releases_read = pool.submit(self.releases)
+            parent_read = pool.submit(self.parent)
+            live = self.live_state(rendered, pool)
+            releases, parent = releases_read.result(), parent_read.result()
+            previous = self.decode_latest(releases)
+            problem = self.applyset.parent_problem(parent, self.repository, adopt)
+            if problem is not None:
+                raise OperationError(problem.message, problem.hint)
+            kinds = set(rendered)
+            if previous is not None:
+                kinds |= {(str(o["apiVersion"]), str(o["kind"])) for o in previous.objects}
+            kinds |= self.inventory_kinds(parent, {k for _, k in kinds})
+            live.update(self.live_state(kinds - rendered, pool))
         legacy: frozenset[Key] = frozenset()
         if previous is not None and not previous.applyset:  # a deploy made before ApplySets: migrate it
             legacy = frozenset(key_of(o) for o in previous.objects)
-        kinds = {(str(o.obj["apiVersion"]), o.kind) for o in objects}
-        if previous is not None:
-            kinds |= {(str(o["apiVersion"]), str(o["kind"])) for o in previous.objects}
-        kinds |= self.inventory_kinds(parent, {k for _, k in kinds})
-        live = self.live_state(kinds) if namespace_exists else self.cluster_scoped_state(objects)
         inventory = Inventory(self.applyset, legacy)
-        return Survey(parent, live, inventory, ownership.decide(inventory, objects, live, adopt))
+        return Survey(parent, live, inventory, ownership.decide(inventory, objects, live, adopt), previous, releases)
 
     def inventory_kinds(self, parent: Mapping[str, Any] | None, known: set[str]) -> set[tuple[str, str]]:
         """(apiVersion, kind) of the group-kinds the parent lists that neither the rendering nor the last
@@ -275,7 +306,9 @@ class Session:
         return sorted(numbered, key=lambda pair: pair[0])
 
     def latest_release(self) -> DeployRecord | None:
-        releases = self.releases()
+        return self.decode_latest(self.releases())
+
+    def decode_latest(self, releases: Sequence[tuple[int, dict[str, Any]]]) -> DeployRecord | None:
         if not releases:
             return None
         try:
@@ -285,12 +318,13 @@ class Session:
                                       "rollback is not possible this time"))
             return None
 
-    def record_release(self, record: DeployRecord) -> None:
-        """Write the record, keep the last KEEP_RELEASES, and take the secret values out of records that
-        an earlier envship version wrote with them (after a rotation they must not live on)."""
-        self.kube.apply(plan.release_record_object(record, self.applyset))
+    def record_release(self, record: DeployRecord, releases: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Write the record, keep the last KEEP_RELEASES (of `releases`, read under the lock, and this one),
+        and take the secret values out of records that an earlier envship version wrote with them (after a
+        rotation they must not live on)."""
+        written = self.kube.apply(plan.release_record_object(record, self.applyset))
         res = self.kube.resource("v1", "Secret")
-        releases = self.releases()
+        releases = [*[r for r in releases if r[0] != record.revision], (record.revision, written)]
         for revision, old in releases[:-KEEP_RELEASES]:
             if revision < record.revision:
                 self.kube.delete(res, self.target.namespace, old["metadata"]["name"])

@@ -29,6 +29,8 @@ from ...errors import OperationError
 FIELD_MANAGER = "envship"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class Kube:
         self._discovery: dict[str, dict[str, ApiResource]] = {}
         self._discovery_lock = threading.Lock()
         self._preferred: dict[str, str | None] = {}
+        self._aggregated_tried = False
+        self._aggregated_ok = False   # aggregated discovery listed every group the cluster serves
         self._stats_lock = threading.Lock()
         self.requests_made = 0
         self.throttled_seconds = 0.0   # waited on 429s (Retry-After), for the run's report
@@ -144,7 +148,8 @@ class Kube:
     # -- plumbing -------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                 body: Any = None, content_type: str = "application/json", stream: bool = False,
-                timeout: float | None = None, ok_missing: bool = False) -> requests.Response | None:
+                timeout: float | None = None, ok_missing: bool = False,
+                accept: str = "application/json") -> requests.Response | None:
         """One API call, retried as client-go's rest client does: a 429 on any verb after its Retry-After
         (a throttled request was never processed), a 5xx or a broken connection only when repeating the
         request cannot do anything twice (GET, DELETE, server-side apply), with jittered exponential backoff
@@ -154,7 +159,7 @@ class Kube:
         for attempt in range(1, self.retry.attempts + 1):
             last = attempt == self.retry.attempts
             try:
-                response = self._send(method, path, params, body, content_type, stream, timeout)
+                response = self._send(method, path, params, body, content_type, stream, timeout, accept)
             except requests.exceptions.SSLError as e:
                 raise KubeError(f"TLS verification failed talking to {self.connection.description}: {e}",
                                 "the cluster's CA certificate does not match; check the cluster endpoint and CA",
@@ -184,8 +189,8 @@ class Kube:
         raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
 
     def _send(self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, content_type: str,
-              stream: bool, timeout: float | None) -> requests.Response:
-        headers = {"Accept": "application/json", "User-Agent": f"envship/{__version__}"}
+              stream: bool, timeout: float | None, accept: str = "application/json") -> requests.Response:
+        headers = {"Accept": accept, "User-Agent": f"envship/{__version__}"}
         token = self.connection.token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -231,10 +236,8 @@ class Kube:
 
     # -- discovery ------------------------------------------------------------------------------
     def resource(self, api_version: str, kind: str) -> ApiResource:
-        """Resolve kind -> REST resource with one discovery request per group/version used."""
-        with self._discovery_lock:
-            if api_version not in self._discovery:
-                self._discovery[api_version] = self._discover(api_version)
+        """Resolve kind -> REST resource (discovery as `discover` does it, once)."""
+        self.discover([api_version])
         found = self._discovery[api_version].get(kind)
         if found is None:
             raise KubeError(f"the cluster does not serve {kind} in {api_version}",
@@ -248,8 +251,8 @@ class Kube:
         if not group:
             return "v1"
         with self._discovery_lock:
-            if group in self._preferred:
-                return self._preferred[group]
+            if group in self._preferred or self._aggregated_ok:
+                return self._preferred.get(group)
         response = self.request("GET", f"/apis/{quote(group, safe='')}", ok_missing=True)
         version = None
         if response is not None:
@@ -259,15 +262,56 @@ class Kube:
         return version
 
     def discover(self, api_versions: Iterable[str]) -> None:
-        """Discover several group/versions at once (one request each, in parallel)."""
+        """Learn the resources of these group/versions: with aggregated discovery (two requests, /api and
+        /apis, for the whole cluster, as kubectl 1.26+ does) when the server offers it, else one request
+        per group/version, in parallel."""
         with self._discovery_lock:
             missing = sorted(set(api_versions) - set(self._discovery))
+            aggregated_tried = self._aggregated_tried
         if not missing:
+            return
+        if not aggregated_tried and self._discover_aggregated():
+            with self._discovery_lock:
+                missing = sorted(set(missing) - set(self._discovery))
+                for api_version in missing:   # not served: cached as such, answered as not found
+                    self._discovery[api_version] = {}
             return
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
             found = dict(zip(missing, pool.map(self._discover, missing), strict=True))
         with self._discovery_lock:
             self._discovery.update(found)
+
+    def _discover_aggregated(self) -> bool:
+        """Read /api and /apis as APIGroupDiscoveryList (v2, else v2beta1); False when the server answers
+        with the older documents (then discovery goes per group/version)."""
+        accept = f"{AGGREGATED_V2},{AGGREGATED_V2BETA1},application/json"
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(lambda path: self.request("GET", path, accept=accept), ("/api", "/apis")))
+        with self._discovery_lock:
+            self._aggregated_tried = True
+        documents = [r.json() for r in answers if r is not None]
+        if len(documents) != 2 or any(d.get("kind") != "APIGroupDiscoveryList" for d in documents):
+            return False
+        found: dict[str, dict[str, ApiResource]] = {}
+        preferred: dict[str, str | None] = {}
+        for document in documents:
+            for group in document.get("items") or []:
+                name = str((group.get("metadata") or {}).get("name") or "")
+                for index, version in enumerate(group.get("versions") or []):
+                    group_version = f"{name}/{version['version']}" if name else str(version["version"])
+                    if index == 0:   # versions are listed in order of preference
+                        preferred[name] = group_version
+                    table = found.setdefault(group_version, {})
+                    for res in version.get("resources") or []:
+                        kind = str((res.get("responseKind") or {}).get("kind") or "")
+                        if kind:
+                            table[kind] = ApiResource(group_version, kind, str(res["resource"]),
+                                                      res.get("scope") == "Namespaced")
+        with self._discovery_lock:
+            self._discovery.update(found)
+            self._preferred.update(preferred)
+            self._aggregated_ok = True
+        return True
 
     def _discover(self, api_version: str) -> dict[str, ApiResource]:
         path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
@@ -321,16 +365,18 @@ class Kube:
             params["continue"] = meta["continue"]
 
     def delete(self, res: ApiResource, namespace: str | None, name: str, dry_run: bool = False,
-               uid: str = "") -> bool:
-        """Delete (background propagation); with `uid`, only that very object (a precondition: an object
-        deleted and created again under the same name meanwhile answers 409 Conflict instead)."""
+               uid: str = "", resource_version: str = "") -> bool:
+        """Delete (background propagation); with `uid` (and `resource_version`), only that very object (in
+        that very version): preconditions, so one deleted and created again, or changed, meanwhile answers
+        409 Conflict instead."""
         params = {"propagationPolicy": "Background"}
         if dry_run:
             params["dryRun"] = "All"
         body = None
         if uid:
+            preconditions = {"uid": uid, **({"resourceVersion": resource_version} if resource_version else {})}
             body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background",
-                    "preconditions": {"uid": uid}}
+                    "preconditions": preconditions}
         return self.request("DELETE", res.path(namespace, name), params=params, body=body,
                             ok_missing=True) is not None
 
