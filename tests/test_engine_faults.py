@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import parse_github_output
 from fakes.kube_apiserver import FakeKube
 from fakes.pytest_plugin import fake_kube  # noqa: F401 - the fixture
 from test_deploy import DIGEST_A, DIGEST_B, IMAGE_A, IMAGE_B, NS, REPO_ROOT, Cluster, container_image
@@ -299,3 +300,84 @@ def test_a_route_to_an_ingress_no_class_can_serve_fails_at_once(cluster: Cluster
     with_ingress(cluster, None, routes=True)
     code, _, err = cluster.deploy()
     assert code == 1 and "it names no IngressClass and the cluster has no default one (it has none" in err
+
+
+# -- discovery ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("aggregated", [True, False], ids=["aggregated", "per-group-version"])
+def test_discovery(cluster: Cluster, aggregated: bool) -> None:
+    """Aggregated discovery (kubectl 1.26+'s): the whole cluster in two requests; servers without it are
+    asked per group/version."""
+    cluster.kube.aggregated_discovery = aggregated
+    code, _, err = cluster.deploy()
+    assert code == 0, err
+    discovery = [r.path for r in cluster.kube.requests if r.path in ("/api", "/apis") or
+                 (r.path.startswith(("/api/v1", "/apis/")) and r.path.count("/") <= 3 and r.method == "GET"
+                 and "namespaces" not in r.path)]
+    if aggregated:
+        assert sorted(discovery) == ["/api", "/apis"]
+    else:
+        assert {"/api/v1", "/apis/apps/v1", "/apis/coordination.k8s.io/v1"} <= set(discovery)
+
+
+# -- redeploys that change nothing, and objects that did not change ----------------------------------
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def test_a_redeploy_that_changes_nothing_writes_nothing(cluster: Cluster) -> None:
+    run = {"GITHUB_REPOSITORY": "acme/hello", **cluster.in_actions}
+    assert cluster.deploy(extra_environ=run)[0] == 0
+    cluster.kube.requests.clear()
+    later = {**run, "GITHUB_RUN_ID": "77", "GITHUB_SERVER_URL": "https://github.com", "SOURCE_DATE_EPOCH": "1700009999"}
+    code, _, err = cluster.deploy(extra_environ=later)   # another run: new run URL, new time, same release
+    assert code == 0, err
+    assert "nothing to change: revision 1 runs" in err and "nothing was written" in err
+    requests = list(cluster.kube.requests)
+    assert [r for r in requests if r.method in WRITES] == []
+    assert len(requests) <= 12, [f"{r.method} {r.path}" for r in requests]
+    outputs = parse_github_output((cluster.project.root / "out.txt").read_text())
+    assert outputs["revision"] == "1" and outputs["changes"] == "0"   # the last values written win
+
+
+def test_drift_in_a_field_envship_sets_is_applied_again(cluster: Cluster) -> None:
+    run = {"GITHUB_REPOSITORY": "acme/hello"}
+    assert cluster.deploy(extra_environ=run)[0] == 0
+    cluster.kube.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
+                        "spec": {"ports": [{"port": 80, "targetPort": 9090}]}}, manager="someone-by-hand")
+    code, _, err = cluster.deploy(extra_environ=run)
+    assert code == 0, err
+    assert "Service/web configured" in err and "nothing to change" not in err
+    service = cluster.get("services", "web")
+    assert service is not None and service["spec"]["ports"][0]["targetPort"] == 8080   # put back
+    assert "Deployment/web unchanged" in err   # the rest was not applied again
+    patches = [r.path for r in cluster.kube.requests if r.method == "PATCH"]
+    assert not any(p.endswith("/deployments/web") for p in patches[-3:])
+
+
+def test_a_field_dropped_from_the_manifest_is_applied(cluster: Cluster) -> None:
+    """The live object still has the field, but the last release set it and this one does not: applying
+    removes it (server-side apply drops the fields a manager no longer sets)."""
+    from test_deploy import DEPLOYMENT
+
+    run = {"GITHUB_REPOSITORY": "acme/hello"}
+    cluster.project.manifest("deployment.yaml", DEPLOYMENT.replace(
+        "          ports: [{containerPort: 8080}]\n",
+        "          ports: [{containerPort: 8080}]\n          env: [{name: EXTRA, value: 'on'}]\n"))
+    assert cluster.deploy(extra_environ=run)[0] == 0
+    cluster.project.manifest("deployment.yaml", DEPLOYMENT)
+    code, _, err = cluster.deploy(extra_environ=run)
+    assert code == 0 and "Deployment/web configured" in err, err
+    deployment = cluster.get("deployments", "web")
+    assert deployment is not None and "env" not in deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_a_redeploy_while_another_holds_the_lock_waits_for_it(cluster: Cluster) -> None:
+    run = {"GITHUB_REPOSITORY": "acme/hello"}
+    assert cluster.deploy(extra_environ=run)[0] == 0
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    cluster.kube.apply({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                        "metadata": {"name": "envship-lock-hello-staging", "namespace": NS},
+                        "spec": {"holderIdentity": "https://github.com/acme/hello/actions/runs/8#deploy_1",
+                                 "leaseDurationSeconds": 1, "acquireTime": now, "renewTime": now}})
+    code, _, err = cluster.deploy(extra_environ=run)
+    assert code == 0, err
+    assert "waiting for the deploy lock" in err and "nothing to change" not in err

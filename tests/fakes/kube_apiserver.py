@@ -391,6 +391,7 @@ class FakeKube:
         self._failures: list[_Failure] = []
         self._failure_lock = threading.Lock()
         self.faults: FaultMode | None = None
+        self.aggregated_discovery = True   # False: answer /api and /apis as servers before 1.26 do
         self._httpd = _HTTPServer((host, port), self)
         self.host, self.port = self._httpd.server_address[0], self._httpd.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
@@ -694,7 +695,7 @@ class FakeKube:
             legacy = parts == ["api"]
             for media, api_version in ((AGGREGATED_V2, "apidiscovery.k8s.io/v2"),
                                        (AGGREGATED_V2BETA1, "apidiscovery.k8s.io/v2beta1")):
-                if _accepts(accept, media):
+                if self.aggregated_discovery and _accepts(accept, media):
                     h.send_json(200, self.registry.aggregated(legacy, api_version), media)
                     return 200
             doc = self.registry.api_versions(f"{self.host}:{self.port}") if legacy else self.registry.api_group_list()

@@ -67,6 +67,39 @@ def _masked_secret(secret: dict[str, Any]) -> dict[str, Any]:
     return secret
 
 
+def without_release_annotations(obj: Mapping[str, Any]) -> dict[str, Any]:
+    copy = json.loads(json.dumps(obj))
+    annotations = (copy.get("metadata") or {}).get("annotations") or {}
+    for name in (*RELEASE_ANNOTATIONS, f"{ANNOTATION_PREFIX}image-tag"):
+        annotations.pop(name, None)
+    return dict(copy)
+
+
+def contained(wanted: Any, live: Any) -> bool:
+    """Whether every field of `wanted` is in `live` with the same value (lists: the same length and each
+    item contained): what the server keeps beside them (defaults, status, other managers' fields) is not
+    a difference."""
+    if isinstance(wanted, dict):
+        return isinstance(live, dict) and all(k in live and contained(v, live[k]) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(live, list) and len(wanted) == len(live) and all(
+            contained(w, x) for w, x in zip(wanted, live, strict=True))
+    return bool(wanted == live)
+
+
+def unchanged(rendered: Mapping[str, Any], recorded: Mapping[str, Any] | None, live: Mapping[str, Any] | None,
+              salt: str) -> bool:
+    """Whether applying `rendered` would change nothing, so it can be skipped: it is what the last healthy
+    release applied (so no field envship set is being dropped either; release annotations aside) and
+    every field it sets is live with that value (nothing drifted). Anything else is applied."""
+    if recorded is None or live is None:
+        return False
+    if without_release_annotations(without_secret_values(rendered, salt)) != \
+            without_release_annotations(recorded):
+        return False
+    return contained(without_release_annotations(rendered), live)
+
+
 def diff(live: Mapping[str, Any] | None, desired: Mapping[str, Any], name: str) -> str:
     """A unified diff of what a user cares about; no line of it can be a workflow command (output.dump)."""
     before = output.dump(comparable(live), sort_keys=True) if live else ""

@@ -3,6 +3,7 @@ back on failure. What the deploy may change and prune is its applyset's (core/ow
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,10 @@ class Deploy:
             namespace = self.session.connect(objects)
             if namespace is None:
                 self.create_namespace(objects)
+            else:
+                done = self.nothing_to_change(objects)
+                if done is not None:
+                    return done
         self.lock = DeployLock(self.kube, env.namespace, lock_name(self.app, env.name), self.holder(),
                                self.lease_seconds)
         self.lock.acquire(self.opts.lock_timeout,
@@ -75,6 +80,45 @@ class Deploy:
             return self.deploy(objects)
         finally:
             self.lock.release()
+
+    def nothing_to_change(self, objects: Sequence[RenderedObject]) -> int | None:
+        """A redeploy that would change nothing ends here, read-only: no lock, no write, no new record.
+        That is when no other deploy holds the lock, the last healthy release applied exactly these
+        objects and they are live as it left them (plan.unchanged), nothing is to be pruned or adopted,
+        and every workload reports itself healthy. Anything else (None) goes the full way, under the
+        lock, which reads the cluster again."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            lease = pool.submit(self.session.lease, lock_name(self.app, self.target.name))
+            survey = self.session.survey(objects)
+            held = lease.result()
+        decision, previous = survey.decision, survey.previous
+        if held is not None or previous is None or decision.foreign or decision.prune or decision.adopted:
+            return None
+        if not self.session.parent_current(self.session.group_kinds(o.obj for o in decision.apply), survey.parent):
+            return None
+        skip = self.session.unchanged(survey)
+        if any(key_of(o.obj) not in skip for o in decision.apply):
+            return None
+        addresses = self.rendering.needs_address
+        for obj in decision.apply:
+            live = survey.live[key_of(obj.obj)]
+            if health.needs_wait(obj.obj, addresses) and \
+                    health.object_health(live, (), self.rules, addresses).state != health.READY:
+                return None
+        for note in decision.notes:
+            self.console.info(f"note: {note}")
+        release = self.rendering.release
+        self.console.info(f"nothing to change: revision {previous.revision} runs {release.image} in "
+                          f"{self.target.name} ({self.target.namespace}) with these objects, healthy; "
+                          "nothing was written")
+        outputs = {"image": release.image, "digest": release.digest, "environment": self.target.name,
+                   "namespace": self.target.namespace, "url": self.rendering.url,
+                   "revision": str(previous.revision), "changes": "0"}
+        for name, value in outputs.items():
+            self.console.set_output(name, value)
+        self.console.summary(f"### envship deploy: {self.target.name} unchanged\n\nRevision {previous.revision} "
+                             f"(`{release.image}`) is running and healthy; nothing to change.\n")
+        return 0
 
     def lock_lost(self) -> str | None:
         return self.lock.lost if self.lock is not None else None
@@ -151,7 +195,8 @@ class Deploy:
             with self.console.group(f"apply {len(decision.apply)} objects to {self.target.namespace}"):
                 # the inventory first: a deploy killed after this still finds everything it may have created
                 parent = self.session.apply_parent(known, survey.parent)
-                result, applied = self.session.apply_all(decision.apply, survey.live)
+                result, applied = self.session.apply_all(decision.apply, survey.live,
+                                                         skip=self.session.unchanged(survey))
                 created = f"Namespace/{self.target.namespace}" if self.namespace_created else ""
                 result.applied = [(n, "created" if n == created else o) for n, o in result.applied]
                 self.report_apply(result, already_shown=created)

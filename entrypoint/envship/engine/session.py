@@ -190,6 +190,29 @@ class Session:
                 live[key_of(current)] = current
         return live
 
+    def unchanged(self, survey: Survey) -> frozenset[Key]:
+        """The objects of the decision that applying would not change (plan.unchanged): what the last
+        healthy release applied, unchanged, and live as it left them. A release recorded before ApplySets
+        has none (its objects lack the membership label)."""
+        previous = survey.previous
+        if previous is None or not previous.applyset:
+            return frozenset()
+        recorded = {key_of(o): o for o in previous.objects}
+        salt = plan.record_salt(self.applyset)
+        adopted = set(survey.decision.adopted)
+        return frozenset(key for o in survey.decision.apply if o.describe() not in adopted
+                         and plan.unchanged(o.obj, recorded.get(key := key_of(o.obj)), survey.live.get(key), salt))
+
+    def parent_current(self, group_kinds: set[str], live: Mapping[str, Any] | None) -> bool:
+        """Whether the live parent already says what apply_parent would write."""
+        annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+        repository = self.repository or str(annotations.get(ownership.REPOSITORY, ""))
+        desired = self.applyset.parent(group_kinds, f"envship/{__version__}", repository)
+        return live is not None and _says(live, desired)
+
+    def lease(self, name: str) -> dict[str, Any] | None:
+        return self.kube.get(self.kube.resource("coordination.k8s.io/v1", "Lease"), self.target.namespace, name)
+
     def apply_parent(self, group_kinds: set[str], live: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The applyset's parent with its inventory: before members are applied it lists every group-kind
         that may hold one (old and new), after a prune only the current ones (KEP-3659's order). Not
@@ -232,11 +255,18 @@ class Session:
 
     # -- apply ------------------------------------------------------------------------------------
     def apply_all(self, objects: Sequence[RenderedObject], live: Mapping[Key, Mapping[str, Any]],
-                  dry_run: bool = False) -> tuple[ApplyResult, dict[Key, dict[str, Any]]]:
-        """Server-side apply tier by tier, a tier's objects in parallel; stops after a failed tier."""
+                  dry_run: bool = False, skip: frozenset[Key] = frozenset()
+                  ) -> tuple[ApplyResult, dict[Key, dict[str, Any]]]:
+        """Server-side apply tier by tier, a tier's objects in parallel; stops after a failed tier. Objects
+        in `skip` (unchanged: see `unchanged`) are reported unchanged without a request."""
         result = ApplyResult()
         returned: dict[Key, dict[str, Any]] = {}
-        tiers = plan.tiers(objects)
+        for obj in objects:
+            key = key_of(obj.obj)
+            if key in skip and key in live:
+                returned[key] = dict(live[key])
+                result.applied.append((obj.describe(), "unchanged"))
+        tiers = plan.tiers([o for o in objects if key_of(o.obj) not in returned])
         with concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL_APPLIES) as pool:
             for index, tier in enumerate(tiers):
                 futures = {pool.submit(self.apply_one, o, dry_run): o for o in tier}
