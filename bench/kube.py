@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deploy engine: API requests and wall time against the fake API server, side by side with kubectl.
 
-    python bench/kube.py [--latency-ms 20] [--sizes 50,200] [--repeat 3] [--json] [--kubectl PATH]
+    python bench/kube.py [--latency-ms 20] [--sizes 6,20,50,200] [--repeat 3] [--json] [--kubectl PATH]
 
 Every measurement gets a FRESH fake Kubernetes API server (tests/fakes/kube_apiserver.py, in this
 process, `--latency-ms` added to every request, healthy pods Ready 0.15 s after they start) with the
@@ -389,10 +389,11 @@ def phases(records: list[Any], start: float, end: float) -> dict[str, float]:
     """Where a deploy's time goes, from the request log: start-up (interpreter, imports, render) until
     the first request; preamble (discovery, namespace, lock, release records, live state) until the
     first apply; apply (every object) until the next request; wait (watches until healthy) until the
-    release record is written; finish (record, lock release, exit)."""
+    release record is written; finish (record, lock release, exit). A run without applies has only a
+    start-up."""
     patches = [i for i, r in enumerate(records) if r.method == "PATCH"]
     if len(patches) < 2 or not records:
-        return {}
+        return {"startup_s": records[0].started - start} if records else {}
     first_apply, record = records[patches[0]].started, records[patches[-1]].started
     after_apply = records[patches[-2] + 1].started
     return {"startup_s": records[0].started - start, "preamble_s": first_apply - records[0].started,
@@ -416,18 +417,24 @@ def measure_size(tools: Tools, objects: int, repeat: int) -> dict[str, Any]:
     assert len(list(rendered.glob("*.yaml"))) == objects, "the generated app renders a different count"
     result: dict[str, Any] = {"objects": objects, "deployments": len(app.deployments)}
 
-    progress(f"{objects} objects: envship deploy (process) x{repeat}")
-    walls, counts, split = [], [], []
+    progress(f"{objects} objects: envship deploy (process), then the same again (nothing to change) x{repeat}")
+    walls, counts, split, noop_walls, noop_counts = [], [], [], [], []
     for _ in range(repeat):
         with fresh_fake(tools.latency_s, tools.port, tools.kubeconfig) as fake:
             wall, parts = tools.envship_process(app, fake)
             walls.append(wall)
             split.append(parts)
             counts.append(request_counts(fake))
+            fake.requests.clear()
+            noop_wall, _ = tools.envship_process(app, fake)
+            noop_walls.append(noop_wall)
+            noop_counts.append(request_counts(fake))
     result["envship"] = {"wall_s": median(walls), "wall_runs_s": walls, "requests": counts[0]["total"],
                          "writes": counts[0]["writes"], "watches": counts[0]["watches"],
                          "requests_runs": [c["total"] for c in counts],
                          "phases_s": {k: median([p[k] for p in split if k in p]) for k in split[0]}}
+    result["envship_noop"] = {"wall_s": median(noop_walls), "requests": noop_counts[0]["total"],
+                              "writes": noop_counts[0]["writes"], "requests_runs": [c["total"] for c in noop_counts]}
 
     progress(f"{objects} objects: envship deploy (in-process) x{repeat}")
     walls = []
@@ -600,6 +607,12 @@ def summarize(results: dict[str, Any]) -> None:
         best = [size[k]["wall_s"] for k in ("kubectl_cold", "kubectl_warm") if size.get(k)]
         results[f"apply_wall_ratio_vs_kubectl_{n}"] = round(size["envship"]["wall_s"] / min(best), 3) if best else None
     results["requests_constant"] = {str(s["objects"]): s["envship"]["requests"] - s["objects"] for s in ordered}
+    for size in ordered:
+        n = size["objects"]
+        results[f"requests_first_deploy_{n}"] = size["envship"]["requests"]
+        results[f"requests_noop_redeploy_{n}"] = size["envship_noop"]["requests"]
+        results[f"writes_noop_redeploy_{n}"] = size["envship_noop"]["writes"]
+    results["startup_s"] = round(median([s["envship"]["phases_s"]["startup_s"] for s in ordered]), 3)
     if len(ordered) >= 2:
         small, large = ordered[0], ordered[-1]
         results["requests_per_added_object"] = round(
@@ -609,9 +622,19 @@ def summarize(results: dict[str, Any]) -> None:
     results["ready_notice_s"] = round(results["ready"]["envship"]["notice_s"], 3)
     per_added = results.get("requests_per_added_object")
     ratio = results.get("apply_wall_ratio_vs_kubectl_200")
+    def at_most(key: str, goal: float) -> bool | None:
+        value = results.get(key)
+        return None if value is None else value <= goal
+
     results["goals_met"] = {
         "one_request_per_object_plus_constant": None if per_added is None else per_added <= 1,
         "wall_under_quarter_of_kubectl_200": None if ratio is None else ratio < 0.25,
+        "ratio_6_at_most_0.6": at_most("apply_wall_ratio_vs_kubectl_6", 0.6),
+        "ratio_20_at_most_0.5": at_most("apply_wall_ratio_vs_kubectl_20", 0.5),
+        "first_deploy_at_most_n_plus_8": all(s["envship"]["requests"] <= s["objects"] + 8 for s in ordered),
+        "noop_redeploy_at_most_12_requests_0_writes": all(
+            s["envship_noop"]["requests"] <= 12 and s["envship_noop"]["writes"] == 0 for s in ordered),
+        "startup_at_most_0.15s": results["startup_s"] <= 0.15,
         "crashloop_verdict_under_2s": results["crashloop_verdict_s"] < 2.0,
         "ready_notice_under_0.2s": results["ready_notice_s"] < 0.2,
     }
@@ -645,6 +668,9 @@ def print_table(results: dict[str, Any]) -> None:
                          f"{cold['apply_s']:.2f}+{cold['status_s']:.2f} / {warm['apply_s']:.2f}+{warm['status_s']:.2f}",
                          ""))
         rows.append(("  envship in-process (no start-up)", seconds(size["envship_inprocess"]["wall_s"]), "", ""))
+        noop = size["envship_noop"]
+        rows.append((f"{n} objects: redeploy, nothing to change", f"{noop['requests']} requests, {noop['writes']} "
+                     f"writes, {seconds(noop['wall_s'])}", "", "<= 12 requests, 0 writes"))
         ratio = results.get(f"apply_wall_ratio_vs_kubectl_{n}")
         rows.append((f"{n} objects: wall time envship / kubectl", f"{ratio:.3f}" if ratio is not None else "null",
                      "", "< 0.25 at 200" if n == 200 else ""))
@@ -682,7 +708,8 @@ def print_table(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added to every API request (default 20)")
-    parser.add_argument("--sizes", default="50,200", help="object counts, comma-separated (default 50,200)")
+    parser.add_argument("--sizes", default="6,20,50,200",
+                        help="object counts, comma-separated (default 6,20,50,200)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; medians are reported (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--kubectl", metavar="PATH", help="the kubectl to compare with (default: kubectl on PATH)")

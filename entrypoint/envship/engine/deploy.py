@@ -87,12 +87,15 @@ class Deploy:
         objects and they are live as it left them (plan.unchanged), nothing is to be pruned or adopted,
         and every workload reports itself healthy. Anything else (None) goes the full way, under the
         lock, which reads the cluster again."""
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:   # is there a release to keep?
             lease = pool.submit(self.session.lease, lock_name(self.app, self.target.name))
-            survey = self.session.survey(objects)
-            held = lease.result()
+            releases = pool.submit(self.session.releases)
+            parent = pool.submit(self.session.parent)
+            if lease.result() is not None or not releases.result():
+                return None   # a deploy is running, or there is none yet: the full way
+            survey = self.session.survey(objects, read=(releases.result(), parent.result()))
         decision, previous = survey.decision, survey.previous
-        if held is not None or previous is None or decision.foreign or decision.prune or decision.adopted:
+        if previous is None or decision.foreign or decision.prune or decision.adopted:
             return None
         if not self.session.parent_current(self.session.group_kinds(o.obj for o in decision.apply), survey.parent):
             return None

@@ -132,10 +132,12 @@ class Session:
     def parent(self) -> dict[str, Any] | None:
         return self.kube.get(self.kube.resource("v1", "Secret"), self.target.namespace, self.applyset.name)
 
-    def survey(self, objects: Sequence[RenderedObject], namespace_exists: bool = True) -> Survey:
+    def survey(self, objects: Sequence[RenderedObject], namespace_exists: bool = True,
+               read: tuple[list[tuple[int, dict[str, Any]]], dict[str, Any] | None] | None = None) -> Survey:
         """The parent, the release records, the live state of every kind that matters (rendered, in the
         last release, in the parent's inventory) and the ownership decision for `objects`. The reads go
-        out together: one round trip for the usual case, a second only for kinds no longer rendered."""
+        out together: one round trip for the usual case, a second only for kinds no longer rendered.
+        `read`: the records and the parent, when they were just read."""
         adopt = self.target.environment.adopt
         if not namespace_exists:
             live = self.cluster_scoped_state(objects)
@@ -143,10 +145,11 @@ class Session:
             return Survey(None, live, inventory, ownership.decide(inventory, objects, live, adopt))
         rendered = {(str(o.obj["apiVersion"]), o.kind) for o in objects}
         with concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL_APPLIES) as pool:
-            releases_read = pool.submit(self.releases)
-            parent_read = pool.submit(self.parent)
+            if read is None:
+                releases_read = pool.submit(self.releases)
+                parent_read = pool.submit(self.parent)
             live = self.live_state(rendered, pool)
-            releases, parent = releases_read.result(), parent_read.result()
+            releases, parent = read if read is not None else (releases_read.result(), parent_read.result())
             previous = self.decode_latest(releases)
             problem = self.applyset.parent_problem(parent, self.repository, adopt)
             if problem is not None:
