@@ -295,7 +295,8 @@ class Tools:
         wall = time.perf_counter() - start
         if result.returncode != 0:
             raise SystemExit(f"envship deploy failed ({result.returncode}):\n{result.stderr[-3000:]}")
-        return wall, phases(sorted(fake.requests, key=lambda r: r.started), wall_start, wall_start + wall)
+        return wall, phases(sorted(fake.requests, key=lambda r: r.started), wall_start, wall_start + wall,
+                            self.latency_s)
 
     def envship_inprocess(self, app: App, image: str, *extra: str) -> tuple[int, float, TimedStream]:
         from envship.cli import main
@@ -385,17 +386,17 @@ def request_counts(fake: FakeKube) -> dict[str, int]:
             "watches": sum(1 for r in records if r.watch), "dispatcher": dispatcher}
 
 
-def phases(records: list[Any], start: float, end: float) -> dict[str, float]:
+def phases(records: list[Any], start: float, end: float, latency: float = 0.0) -> dict[str, float]:
     """Where a deploy's time goes, from the request log: start-up (interpreter, imports, render) until
     the first request; preamble (discovery, namespace, lock, release records, live state) until the
-    first apply; apply (every object) until the next request; wait (watches until healthy) until the
-    release record is written; finish (record, lock release, exit). A run without applies has only a
-    start-up."""
+    first apply; apply (every object) until the last object's apply is answered; wait (watches until
+    healthy; they open during the apply) until the release record is written; finish (record, lock
+    release, exit). A run without applies has only a start-up."""
     patches = [i for i, r in enumerate(records) if r.method == "PATCH"]
     if len(patches) < 2 or not records:
         return {"startup_s": records[0].started - start} if records else {}
     first_apply, record = records[patches[0]].started, records[patches[-1]].started
-    after_apply = records[patches[-2] + 1].started
+    after_apply = records[patches[-2]].started + latency   # the last object's apply answered
     return {"startup_s": records[0].started - start, "preamble_s": first_apply - records[0].started,
             "apply_s": after_apply - first_apply, "wait_s": record - after_apply, "finish_s": end - record}
 
