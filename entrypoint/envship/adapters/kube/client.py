@@ -100,6 +100,31 @@ class KubeError(OperationError):
         self.fields = fields or []   # the field paths of details.causes, as the API server names them
 
 
+def _dropped(error: BaseException) -> bool:
+    """A connection that broke under a request (reset, closed without an answer, cut mid-answer): worth
+    another try, as client-go retries IsConnectionReset and IsProbableEOF. A connection that could not be
+    made at all (refused, no such host, timed out) is not: the server is not there, so fail at once."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
+                                urllib3.exceptions.NameResolutionError)):
+            return False
+        if isinstance(current, (urllib3.exceptions.ProtocolError, ConnectionResetError, ConnectionAbortedError,
+                                requests.exceptions.ChunkedEncodingError)):
+            return True
+        pending.extend([current.__cause__, current.__context__,
+                        *(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))])
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+    return False
+
+
 WATCH_EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
 
 
@@ -166,7 +191,7 @@ class Kube:
                                 reason="Unreachable") from e
             except requests.exceptions.RequestException as e:
                 delay = self.retry.backoff(attempt)
-                if not idempotent or last or waited + delay > self.retry.max_wait:
+                if not idempotent or last or waited + delay > self.retry.max_wait or not _dropped(e):
                     raise KubeError(f"cannot reach the Kubernetes API of {self.connection.description} "
                                     f"({self.connection.server}): {type(e).__name__}",
                                     "check the cluster endpoint, the network path (private clusters need a route), "
