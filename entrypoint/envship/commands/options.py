@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..core.config import parse_duration
 from ..errors import UsageError
 
 MAX_WAIT = timedelta(hours=24)  # a rollout or a lock wait longer than a day is a typo
@@ -85,6 +84,8 @@ def convert(option: Option, text: str) -> bool | float | int:
         value = lowered == "true"
         return not value if option.action_inverted else value
     if option.kind == "duration":
+        from ..core.config import parse_duration  # PyYAML comes with it: not for --help
+
         parsed = parse_duration(text or option.default, MAX_WAIT)
         if parsed is None:
             raise UsageError(f"{{--{option.name}}} must be a duration such as 10m, 90s or 1h30m, of at most 24h, "
