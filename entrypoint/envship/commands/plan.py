@@ -14,7 +14,7 @@ from ..adapters.console import Console
 from ..adapters.kube import Kube, credentials
 from ..core import ownership, plan
 from ..core.ownership import describe, key_of
-from ..engine.session import Session
+from ..engine.session import Session, refuse_foreign
 from ..errors import OperationError, Problem
 from . import render as render_command
 from .deploy import DeployOptions, report_throttling
@@ -35,15 +35,11 @@ def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> in
 def _plan(session: Session, console: Console, opts: DeployOptions) -> int:
     rendering, target = session.rendering, session.target
     namespace_missing = session.connect(rendering.objects) is None
-    if namespace_missing and not any(o.kind == "Namespace" and o.name == target.namespace for o in rendering.objects):
-        raise OperationError(f"namespace {target.namespace} does not exist",
-                             f"create it, or set 'create-namespace: true' on environment '{target.name}'")
+    if namespace_missing:
+        session.target_namespace(rendering.objects)   # there must be one to create
     survey = session.survey(rendering.objects, namespace_exists=not namespace_missing)
     decision, live = survey.decision, survey.live
-    if decision.foreign:
-        more = f" (and {len(decision.foreign) - 1} more)" if len(decision.foreign) > 1 else ""
-        first = decision.foreign[0]
-        raise OperationError(first.message + more, first.hint, first.location)
+    refuse_foreign(decision)
     for note in decision.notes:
         console.info(f"note: {note}")
     if namespace_missing:
@@ -76,9 +72,7 @@ def _plan(session: Session, console: Console, opts: DeployOptions) -> int:
                  + (f"{count['adopt']} to adopt, " if count["adopt"] else "")
                  + f"{len(pruned)} to delete, {len(rendering.objects) - len(changed)} unchanged")
     console.set_output("changes", str(len(changed) + len(pruned)))
-    for name, value in (("image", rendering.release.image), ("digest", rendering.release.digest),
-                        ("environment", target.name), ("namespace", target.namespace),
-                        ("url", render_command.environment_url(rendering))):
+    for name, value in rendering.outputs().items():
         console.set_output(name, value)
     summarise(console, target.name, changed, pruned)
     return 0

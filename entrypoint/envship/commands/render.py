@@ -80,16 +80,9 @@ def run(opts: RenderOptions, console: Console, environ: Mapping[str, str]) -> in
     return 0
 
 
-def environment_url(rendering: Rendering) -> str:
-    return rendering.url
-
-
 def report(rendering: Rendering, console: Console) -> None:
     target, release = rendering.target, rendering.release
-    outputs = {
-        "image": release.image, "digest": release.digest, "environment": target.name,
-        "namespace": target.namespace, "url": environment_url(rendering),
-    }
+    outputs = rendering.outputs()
     for name, value in outputs.items():
         console.set_output(name, value)
     rows = [("environment", target.name), ("namespace", target.namespace), ("image", release.image),

@@ -112,6 +112,11 @@ class Rendering:
         """The environment's URL, `https://HOST`, or empty without a host."""
         return f"https://{self.target.host}" if self.target.host else ""
 
+    def outputs(self) -> dict[str, str]:
+        """The step outputs every command that renders sets."""
+        return {"image": self.release.image, "digest": self.release.digest, "environment": self.target.name,
+                "namespace": self.target.namespace, "url": self.url}
+
 
 @dataclass(frozen=True)
 class Inputs:

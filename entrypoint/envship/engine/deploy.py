@@ -20,7 +20,7 @@ from ..core.render import RenderedObject, Rendering
 from ..errors import OperationError, Problem, RefusedError
 from .lock import DeployLock, holder_identity
 from .rollout import Rollout, Verdict
-from .session import ApplyResult, Session, Survey
+from .session import ApplyResult, Session, Survey, refuse_foreign
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,6 @@ class Deploy:
     def __init__(self, kube: Kube, rendering: Rendering, app: str, opts: DeploySettings, console: Console,
                  environ: Mapping[str, str]) -> None:
         self.kube = kube
-        self.lease_seconds = opts.lease_seconds
         self.rendering = rendering
         self.app = app
         self.opts = opts
@@ -73,7 +72,7 @@ class Deploy:
                 if done is not None:
                     return done
         self.lock = DeployLock(self.kube, env.namespace, lock_name(self.app, env.name), self.holder(),
-                               self.lease_seconds)
+                               self.opts.lease_seconds)
         self.lock.acquire(self.opts.lock_timeout,
                           lambda who: self.console.info(f"waiting for the deploy lock: {who}"))
         try:
@@ -114,11 +113,7 @@ class Deploy:
         self.console.info(f"nothing to change: revision {previous.revision} runs {release.image} in "
                           f"{self.target.name} ({self.target.namespace}) with these objects, healthy; "
                           "nothing was written")
-        outputs = {"image": release.image, "digest": release.digest, "environment": self.target.name,
-                   "namespace": self.target.namespace, "url": self.rendering.url,
-                   "revision": str(previous.revision), "changes": "0"}
-        for name, value in outputs.items():
-            self.console.set_output(name, value)
+        self.set_outputs(previous.revision, 0)
         self.console.summary(f"### envship deploy: {self.target.name} unchanged\n\nRevision {previous.revision} "
                              f"(`{release.image}`) is running and healthy; nothing to change.\n")
         return 0
@@ -136,7 +131,7 @@ class Deploy:
                                  "Re-run envship when it is done (every command converges)")
 
     def holder(self) -> str:
-        url = runtime.run_url(self.environ, attempt=False)  # a re-run attempt is the same deploy
+        url = runtime.run_url(self.environ, attempt=False)  # the run, for people; the nonce tells processes apart
         job = self.environ.get("GITHUB_JOB", "")
         return holder_identity(f"{url}#{job}" if url else "")
 
@@ -145,14 +140,9 @@ class Deploy:
         created (POST: never an existing namespace) with the applyset's label, which is how envship
         remembers that the namespace is its own; an existing one is left alone until the ownership
         check under the lock has passed."""
-        namespace = next((o for o in objects if o.kind == "Namespace" and o.name == self.target.namespace), None)
-        if namespace is None:
-            raise OperationError(
-                f"namespace {self.target.namespace} does not exist in {self.kube.connection.description}",
-                f"create it, or set 'create-namespace: true' on environment '{self.target.name}'")
+        namespace = self.session.target_namespace(objects)
         # nothing namespaced can be in the way yet, but cluster-scoped objects can: check them first
-        survey = self.session.survey(objects, namespace_exists=False)
-        self.refuse_foreign(survey.decision)
+        refuse_foreign(self.session.survey(objects, namespace_exists=False).decision)
         try:
             self.kube.create(self.session.resource_of(namespace.obj), None, namespace.obj)
         except KubeError as e:
@@ -162,16 +152,10 @@ class Deploy:
         self.namespace_created = True
         self.console.info(f"  {namespace.describe()} created")
 
-    def refuse_foreign(self, decision: ownership.Decision) -> None:
-        foreign = decision.foreign
-        if foreign:
-            more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
-            raise OperationError(foreign[0].message + more, foreign[0].hint, foreign[0].location)
-
     def check_ownership(self, survey: Survey) -> None:
         """Everything that must hold before the first write under the lock."""
         decision = survey.decision
-        self.refuse_foreign(decision)
+        refuse_foreign(decision)
         if not self.opts.allow_mass_prune:
             sweeping = ownership.sweeping_prune(decision, self.app, self.target.namespace)
             if sweeping is not None:
@@ -362,14 +346,15 @@ class Deploy:
                            "workloads, then re-run",
         }.get(reason, "see the events above")
 
+    def set_outputs(self, revision: int, changes: int) -> None:
+        outputs = {**self.rendering.outputs(), "revision": str(revision), "changes": str(changes)}
+        for name, value in outputs.items():
+            self.console.set_output(name, value)
+
     def report_success(self, result: ApplyResult, pruned: list[str], revision: int) -> None:
         release = self.rendering.release
         url = self.rendering.url
-        outputs = {"image": release.image, "digest": release.digest, "environment": self.target.name,
-                   "namespace": self.target.namespace, "url": url, "revision": str(revision),
-                   "changes": str(result.count("created") + result.count("configured") + len(pruned))}
-        for name, value in outputs.items():
-            self.console.set_output(name, value)
+        self.set_outputs(revision, result.count("created") + result.count("configured") + len(pruned))
         for name in pruned:
             self.console.info(f"  {name} pruned")
         self.console.info(f"deployed {release.image} to {self.target.name} ({self.target.namespace}), "

@@ -1,8 +1,8 @@
 """What deploy and plan share: a connected cluster session for one rendering.
 
-Requests stay at one per object plus a constant: discovery once per group/version used, the applyset's
-parent, one list per kind for the live state (ownership check, prune, diff), one server-side apply per
-object (objects of a tier in parallel), one watch per waited kind.
+Requests stay at one per object plus a constant: discovery (aggregated: two requests), the namespace,
+the release records, the applyset's parent and one list per kind for the live state (ownership check,
+prune, diff), read together; one server-side apply per changed object (objects of a tier in parallel).
 """
 
 from __future__ import annotations
@@ -120,13 +120,16 @@ class Session:
             for item in listing.result():
                 live[key_of(item)] = item
         return live
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_APPLIES, len(resources))) as pool:
-            listings = pool.map(lambda r: self.kube.list(r, self.target.namespace if r.namespaced else None)[0],
-                                resources)
-            for items in listings:
-                for item in items:
-                    live[key_of(item)] = item
-        return live
+
+    def target_namespace(self, objects: Sequence[RenderedObject]) -> RenderedObject:
+        """The rendered Namespace of the target (create-namespace, or the manifests'), for a namespace
+        that does not exist yet; without one there is nothing to create it from."""
+        namespace = next((o for o in objects if o.kind == "Namespace" and o.name == self.target.namespace), None)
+        if namespace is None:
+            raise OperationError(
+                f"namespace {self.target.namespace} does not exist in {self.kube.connection.description}",
+                f"create it, or set 'create-namespace: true' on environment '{self.target.name}'")
+        return namespace
 
     # -- ownership --------------------------------------------------------------------------------
     def parent(self) -> dict[str, Any] | None:
@@ -206,12 +209,16 @@ class Session:
         return frozenset(key for o in survey.decision.apply if o.describe() not in adopted
                          and plan.unchanged(o.obj, recorded.get(key := key_of(o.obj)), survey.live.get(key), salt))
 
-    def parent_current(self, group_kinds: set[str], live: Mapping[str, Any] | None) -> bool:
-        """Whether the live parent already says what apply_parent would write."""
+    def desired_parent(self, group_kinds: set[str], live: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The parent listing `group_kinds`. A run outside Actions (no GITHUB_REPOSITORY) keeps the
+        repository the deploys come from."""
         annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
         repository = self.repository or str(annotations.get(ownership.REPOSITORY, ""))
-        desired = self.applyset.parent(group_kinds, f"envship/{__version__}", repository)
-        return live is not None and _says(live, desired)
+        return self.applyset.parent(group_kinds, f"envship/{__version__}", repository)
+
+    def parent_current(self, group_kinds: set[str], live: Mapping[str, Any] | None) -> bool:
+        """Whether the live parent already says what apply_parent would write: every field it sets."""
+        return live is not None and plan.contained(self.desired_parent(group_kinds, live), live)
 
     def lease(self, name: str) -> dict[str, Any] | None:
         return self.kube.get(self.kube.resource("coordination.k8s.io/v1", "Lease"), self.target.namespace, name)
@@ -221,13 +228,9 @@ class Session:
         that may hold one (old and new), after a prune only the current ones (KEP-3659's order). Not
         written when the live parent already says exactly that (a redeploy that changes nothing writes
         nothing). Returns the parent as it now is."""
-        annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
-        # a run outside Actions (no GITHUB_REPOSITORY) keeps the repository the deploys come from
-        repository = self.repository or str(annotations.get(ownership.REPOSITORY, ""))
-        desired = self.applyset.parent(group_kinds, f"envship/{__version__}", repository)
-        if live is not None and _says(live, desired):
+        if live is not None and self.parent_current(group_kinds, live):
             return dict(live)
-        return self.kube.apply(desired)
+        return self.kube.apply(self.desired_parent(group_kinds, live))
 
     @staticmethod
     def group_kinds(objects: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -338,9 +341,6 @@ class Session:
         numbered = [(int(i["metadata"]["labels"].get("envship.dev/revision", "0")), i) for i in items]
         return sorted(numbered, key=lambda pair: pair[0])
 
-    def latest_release(self) -> DeployRecord | None:
-        return self.decode_latest(self.releases())
-
     def decode_latest(self, releases: Sequence[tuple[int, dict[str, Any]]]) -> DeployRecord | None:
         if not releases:
             return None
@@ -385,16 +385,15 @@ class Session:
                              [plan.without_secret_values(o, salt) for o in objects], self.applyset.id)
 
 
-def _says(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
-    """Whether the live object carries every label and annotation `desired` sets, with the same values."""
-    for field_name in ("labels", "annotations"):
-        have = (live.get("metadata") or {}).get(field_name) or {}
-        if any(have.get(k) != v for k, v in desired["metadata"][field_name].items()):
-            return False
-    return live.get("type") == desired.get("type")
-
-
 def _outcome(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str:
     if before is None:
         return "created"
     return "configured" if plan.changed(before, after) else "unchanged"
+
+
+def refuse_foreign(decision: Decision) -> None:
+    """Stop at the first rendered object that belongs to someone else (saying how many more there are)."""
+    foreign = decision.foreign
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise OperationError(foreign[0].message + more, foreign[0].hint, foreign[0].location)
