@@ -27,7 +27,9 @@ class Console:
     def mask(self, values: Iterable[str]) -> None:
         """Register secret values; they are replaced by *** in anything printed afterwards."""
         for value in values:
-            for piece in _maskable_pieces(value):
+            for piece in (p.strip() for p in secret_forms(value)):
+                if len(piece) < 3:
+                    continue  # very short values would scrub ordinary text
                 if piece not in self._secrets:
                     self._secrets.append(piece)
         self._secrets.sort(key=len, reverse=True)  # longest first, so a secret containing another goes whole
@@ -81,14 +83,12 @@ class Console:
         """The step summary exists only in GitHub Actions."""
 
 
-def _maskable_pieces(value: str) -> list[str]:
-    """The value itself and each line of a multi-line value (as the runner masks line by line), and the
-    base64 form, which is what a Secret object carries. Very short values would scrub ordinary text."""
+def secret_forms(value: str) -> list[str]:
+    """The forms of a secret value to hide: the value itself, its base64 form (what a Secret object
+    carries) and each line of a multi-line value (the runner masks line by line)."""
     import base64
 
-    pieces = [value, base64.b64encode(value.encode()).decode()]
-    pieces += [line.strip() for line in value.splitlines()]
-    return [p for p in pieces if len(p) >= 3]
+    return [value, base64.b64encode(value.encode()).decode(), *value.splitlines()]
 
 
 def fenced(text: str) -> str:

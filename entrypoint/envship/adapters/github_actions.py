@@ -6,7 +6,6 @@ the name upper-cased and hyphens kept (`github-token` -> `INPUT_GITHUB-TOKEN`).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import secrets
@@ -16,7 +15,7 @@ from typing import TextIO
 
 from ..core.output import could_start_a_command
 from ..errors import Problem, Spelling, UsageError, cli_spelling
-from .console import Console
+from .console import Console, secret_forms
 
 
 def parse_assignments(text: str, source: str, sensitive: bool = False) -> dict[str, str]:
@@ -95,10 +94,7 @@ class GitHubActions(Console):
     def mask(self, values: Iterable[str]) -> None:
         values = [v for v in values if v]
         for value in values:
-            # the runner masks per line, so a multi-line value needs each line registered; and the base64
-            # form is what a Secret object carries
-            pieces = [value, *value.splitlines(), base64.b64encode(value.encode()).decode()]
-            for piece in pieces:
+            for piece in secret_forms(value):
                 if piece.strip() and piece not in self._registered:
                     self._registered.add(piece)
                     self._command(f"::add-mask::{escape_data(piece)}")
@@ -121,7 +117,8 @@ class GitHubActions(Console):
             super().result(text)  # data that may go to a file or a pipe: written as it is
             return
         token = secrets.token_hex(16)
-        super().result(f"::stop-commands::{token}\n{text}{'' if text.endswith(chr(10)) else chr(10)}::{token}::\n")
+        end = "" if text.endswith("\n") else "\n"
+        super().result(f"::stop-commands::{token}\n{text}{end}::{token}::\n")
 
     def error(self, problem: Problem, title: str, details: str = "") -> None:
         annotated = Problem(problem.message + (f"\n{details}" if details else ""), problem.location, problem.hint)
