@@ -10,6 +10,7 @@ from ..adapters.console import Console
 from ..adapters.github_actions import parse_assignments
 from ..adapters.runtime import read_input
 from ..errors import EnvshipError, Problem, UsageError
+from . import options
 
 if TYPE_CHECKING:
     from .render import RenderOptions
@@ -44,7 +45,7 @@ def run(console: Console, environ: Mapping[str, str]) -> int:
         values=values,
         secrets=secrets,
         output_dir=read_input(environ, "output") or None,
-        allow_tag=flag(environ, "allow-tag"),
+        allow_tag=bool(options.convert(options.named("allow-tag"), read_input(environ, "allow-tag"))),
     )
     if command in ("plan", "deploy"):
         return run_deploy(command, opts, console, environ)
@@ -52,7 +53,7 @@ def run(console: Console, environ: Mapping[str, str]) -> int:
 
 
 def run_deploy(command: str, render_opts: RenderOptions, console: Console, environ: Mapping[str, str]) -> int:
-    from . import deploy, options, plan
+    from . import deploy, plan
 
     opts = deploy.DeployOptions.from_values(render_opts, options.from_action(command, environ, read_input))
     if command == "plan":
@@ -86,15 +87,6 @@ def words(text: str) -> list[str]:
 def lines(text: str) -> list[str]:
     """One item per line (cache specs contain commas: type=gha,mode=max)."""
     return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def flag(environ: Mapping[str, str], name: str) -> bool:
-    text = read_input(environ, name).lower()
-    if text in ("", "false"):
-        return False
-    if text == "true":
-        return True
-    raise UsageError(f"input '{name}' must be true or false, not {text!r}", f"set 'with: {name}: true' or leave it out")
 
 
 def warn_empty_values(console: Console, values: Mapping[str, str]) -> None:

@@ -2,7 +2,7 @@
 table, so every option exists in both, takes the same values and is checked by the same rules.
 
 Messages name an option as `{--name}`; the error boundary spells it the way the user set it: `--name` on
-the command line, `input 'name'` in the action (see `spell_for_cli` and `spell_for_action`).
+the command line (errors.cli_spelling), `input 'name'` in the action (`spell_for_action`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class Option:
     help: str
     default: str = ""
     metavar: str = ""
-    action_input: str | None = None   # the action's input when it differs from `name`; "" for none
+    action_input: str | None = None   # the action's input when it differs from `name`
     action_inverted: bool = False     # the input says the opposite of the flag (rollback vs --no-rollback)
 
     @property
@@ -61,10 +61,6 @@ ACTION_SPELLING = {"env": "input 'environment'", "set": "input 'env'", "secret":
                       for o in OPTIONS if o.kind == "flag"}}
 
 
-def spell_for_cli(name: str) -> str:
-    return f"--{name}"
-
-
 def spell_for_action(name: str) -> str:
     """`{--name}` as the action's user wrote it: the input, with the value that turns a flag on."""
     return ACTION_SPELLING.get(name, f"input '{name}'")
@@ -72,6 +68,10 @@ def spell_for_action(name: str) -> str:
 
 def options_for(command: str) -> list[Option]:
     return [o for o in OPTIONS if command in o.commands]
+
+
+def named(name: str) -> Option:
+    return next(o for o in OPTIONS if o.name == name)
 
 
 def convert(option: Option, text: str) -> bool | float | int:
