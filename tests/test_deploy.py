@@ -547,7 +547,7 @@ def test_cancelled_deploy_releases_its_lock(cluster: Cluster) -> None:
     assert cluster.kube.get("leases", NS, lease) is not None
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=20)
-    assert process.returncode == 130
+    assert process.returncode == 130, err
     assert "interrupted; every envship command can be re-run and converges" in err
     assert cluster.kube.get("leases", NS, lease) is None
 
