@@ -163,3 +163,49 @@ def test_credential_files_are_gone_when_the_process_ends(project: Project, fake_
     files = result.stdout.split()
     assert len(files) == 3 and all(f.startswith(tempfile.gettempdir()) for f in files)
     assert not any(os.path.exists(f) for f in files) and not os.path.exists(os.path.dirname(files[0]))
+
+
+@pytest.mark.parametrize("script, message, hint", [
+    (None, "the credential plugin /nonexistent/plugin of kubeconfig context 'fake' cannot run: FileNotFoundError",
+     "install it"),
+    ("import sys; print('token expired: run login again', file=sys.stderr); sys.exit(3)",
+     "failed (exit 3): token expired: run login again", "install it"),
+    ("print('not json')", "printed no ExecCredential JSON", "run the plugin by hand"),
+    ("import json; print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'status': {}}))",
+     "returned neither a token nor a client certificate and key", "run the plugin by hand"),
+], ids=["missing", "fails", "not-json", "empty-status"])
+def test_exec_plugin_failures_are_explained(project: Project, tmp_path: Path, script: str | None, message: str,
+                                            hint: str) -> None:
+    if script is None:
+        command, args = "/nonexistent/plugin", "[]"
+    else:
+        (tmp_path / "p.py").write_text(script)
+        command, args = sys.executable, f"[{tmp_path / 'p.py'}]"
+    user = (f"exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {command}\n  args: {args}\n"
+            "  installHint: install it with your package manager\n")
+    project.config(CONFIG)
+    project.manifest("deployment.yaml", DEPLOYMENT)
+    path = project.write("kube/config", kubeconfig("server: https://127.0.0.1:1", user))
+    err = io.StringIO()
+    code = main(["deploy", "--env", "staging", "--image", IMAGE_A, "--skip-image-check"],
+                environ={"KUBECONFIG": str(path)}, out=io.StringIO(), err=err)
+    assert code == 1 and "Traceback" not in err.getvalue()
+    lines = err.getvalue().splitlines()
+    assert message in lines[0] and hint in lines[1], err.getvalue()
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "no kubeconfig found (looked at"),
+    ("clusters: [unclosed\n", "the kubeconfig is not valid YAML"),
+    ("# " + "x" * (4 * 1024 * 1024 + 1) + "\n", "the kubeconfig is larger than 4 MiB"),
+], ids=["missing", "not-yaml", "too-large"])
+def test_unreadable_kubeconfigs(project: Project, text: str | None, message: str) -> None:
+    project.config(CONFIG)
+    project.manifest("deployment.yaml", DEPLOYMENT)
+    path = project.root / "kube" / "config"
+    if text is not None:
+        project.write("kube/config", text)
+    err = io.StringIO()
+    code = main(["deploy", "--env", "staging", "--image", IMAGE_A, "--skip-image-check"],
+                environ={"KUBECONFIG": str(path)}, out=io.StringIO(), err=err)
+    assert code == 2 and message in err.getvalue().splitlines()[0], err.getvalue()
