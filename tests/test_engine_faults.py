@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from conftest import parse_github_output
+from fakes.cloudflare_api import FakeCloudflare
+from fakes.cloudflare_plugin import fake_cloudflare  # noqa: F401 - the fixture
 from fakes.kube_apiserver import FakeKube
 from fakes.pytest_plugin import fake_kube  # noqa: F401 - the fixture
 from test_deploy import DIGEST_A, DIGEST_B, IMAGE_A, IMAGE_B, NS, REPO_ROOT, Cluster, container_image
@@ -281,14 +283,24 @@ def test_without_a_route_an_ingress_address_is_reported_not_waited_for(cluster: 
     assert "Ingress/web has no address yet (not waited for: no route needs it)" in err
 
 
-def test_a_route_waits_for_the_ingress_address(cluster: Cluster) -> None:
+def cloudflare_environ(cluster: Cluster, cf: FakeCloudflare) -> None:
+    cf.add_zone("example.com")
+    cluster.environ.update(CLOUDFLARE_API_URL=cf.url, CLOUDFLARE_API_TOKEN=cf.token)
+
+
+def test_a_route_waits_for_the_ingress_address(cluster: Cluster, fake_cloudflare: FakeCloudflare) -> None:
+    cloudflare_environ(cluster, fake_cloudflare)
     with_ingress(cluster, None, routes=True)       # the cluster's default class serves it
     code, _, err = cluster.deploy()
     assert code == 0, err
     assert "Ingress web at 203.0.113.10" in err
+    [record] = fake_cloudflare.records("example.com")
+    assert (record["type"], record["name"], record["content"]) == ("A", "staging.example.com", "203.0.113.10")
 
 
-def test_a_route_to_an_ingress_no_class_can_serve_fails_at_once(cluster: Cluster) -> None:
+def test_a_route_to_an_ingress_no_class_can_serve_fails_at_once(cluster: Cluster,
+                                                                 fake_cloudflare: FakeCloudflare) -> None:
+    cloudflare_environ(cluster, fake_cloudflare)
     with_ingress(cluster, "nginx", routes=True)
     code, _, err = cluster.deploy("--timeout", "60s")
     assert code == 1

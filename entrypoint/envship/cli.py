@@ -70,6 +70,19 @@ examples:
   envship build --builder docker --platform linux/amd64,linux/arm64 \\
       --cache-from type=gha --cache-to type=gha,mode=max"""
 
+ROUTES_HELP = """\
+Apply (or with --delete remove) an environment's Cloudflare route alone, to re-point its host without a
+redeploy; deploy runs the same code after a healthy rollout. dns mode: one proxied record per host (A/AAAA
+to an IP, CNAME to a hostname; target 'ingress' takes the address the cluster's Ingress published).
+tunnel mode: the host's ingress rule in the tunnel's configuration (every other rule kept, the catch-all
+last) and a proxied CNAME to <tunnel>.cfargotunnel.com. Records carry the comment
+'envship app=A env=E ns=N repo=R'; a record or rule without this environment's mark is never changed.
+--dry-run prints the plan as a table and sends no write. The token comes from CLOUDFLARE_API_TOKEN, the
+API from CLOUDFLARE_API_URL (default https://api.cloudflare.com/client/v4).
+
+exit codes: 0 done (or nothing to do), 1 failed (Cloudflare unreachable, smoke check failed: the
+previous route restored), 2 bad input or a record that is not this environment's in the way"""
+
 RESOLVE_HELP = """\
 Print REPO@sha256:D for REPO:TAG: the digest the registry serves for the tag, read through the OCI
 distribution API (for a multi-arch image, the index's digest). REPO@sha256:D checks that the digest
@@ -156,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
         "resolve", help="print REPO@sha256:D for REPO:TAG, from the registry", description=RESOLVE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     resolve.add_argument("reference", metavar="REPO:TAG", help="the image to resolve, e.g. ghcr.io/acme/hello:main")
+
+    routes = commands.add_parser(
+        "routes", help="apply (or remove) an environment's Cloudflare route alone, owned records only",
+        description=ROUTES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_option(routes)
+    routes.add_argument("--env", required=True, metavar="E", help="environment name from the config")
+    routes.add_argument("--pr", type=pr_number, metavar="N", help="pull request number (preview environments)")
+    routes.add_argument("--dry-run", action="store_true",
+                        help="print the plan (host, current, desired, action) and send no write")
+    routes.add_argument("--delete", action="store_true",
+                        help="remove this environment's records and tunnel rule (refused for protected "
+                             "environments); nothing else is touched")
 
     commands.add_parser(
         "action", help="run as the GitHub Action (reads INPUT_* variables; used by action.yml)",
@@ -388,6 +413,12 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
             platforms=tuple(p for item in args.platforms for p in item.split(",") if p),
             build_args=parse_build_args(args.build_args))
         return build.run(build_opts, console, environ)
+    if args.command == "routes":
+        from .commands import routes as routes_command
+
+        return routes_command.run(routes_command.RoutesOptions(
+            config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, env=args.env, pr=args.pr,
+            dry_run=args.dry_run, delete=args.delete), console, environ)
     if args.command == "resolve":
         from .commands import resolve
 

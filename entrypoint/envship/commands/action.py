@@ -16,18 +16,24 @@ if TYPE_CHECKING:
     from .render import RenderOptions
 
 # only what is implemented is advertised (action.yml lists the same)
-COMMANDS = ("render", "plan", "deploy", "build", "resolve")
+COMMANDS = ("render", "plan", "deploy", "build", "resolve", "routes")
 DEFAULT_CONFIG = "envship.yaml"
 
 
 def run(console: Console, environ: Mapping[str, str]) -> int:
     secrets = read_secrets(console, environ)
+    token = read_input(environ, "cloudflare-api-token").strip()
+    if token:   # masked before anything else is printed; the commands read it where the CLI does
+        console.mask([token])
+        environ = {**environ, "CLOUDFLARE_API_TOKEN": token}
     command = read_input(environ, "command") or "render"
     if command not in COMMANDS:
         raise UsageError(f"input 'command' is '{command}', which this version does not support",
                          f"use one of: {', '.join(COMMANDS)}")
     if command == "build":
         return run_build(console, environ)
+    if command == "routes":
+        return run_routes(console, environ)
     if command == "resolve":
         from . import resolve
 
@@ -59,6 +65,23 @@ def run_deploy(command: str, render_opts: RenderOptions, console: Console, envir
     if command == "plan":
         return plan.run(opts, console, environ)
     return deploy.run(opts, console, environ)
+
+
+def run_routes(console: Console, environ: Mapping[str, str]) -> int:
+    from . import routes
+
+    def flag(name: str) -> bool:
+        text = read_input(environ, name).strip().lower() or "false"
+        if text not in ("true", "false"):
+            raise UsageError(f"input '{name}' must be true or false, not {text!r}",
+                             f"set 'with: {name}: true' or 'false', or leave it out")
+        return text == "true"
+
+    return routes.run(routes.RoutesOptions(
+        config=read_input(environ, "config") or DEFAULT_CONFIG,
+        env=required(environ, "environment", "the environment whose route to apply, e.g. staging"),
+        pr=explicit_pr(environ), event_pr=event_pr(environ), dry_run=flag("dry-run"), delete=flag("delete"),
+    ), console, environ)
 
 
 def run_build(console: Console, environ: Mapping[str, str]) -> int:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..adapters.console import Console
 from ..adapters.kube import Kube, credentials
 from ..engine.deploy import Deploy, DeploySettings
 from ..errors import UsageError
 from . import render as render_command
+from . import routes as routes_command
+
+if TYPE_CHECKING:
+    from ..engine.routes import Routes
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,30 @@ def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> in
     lease = lease_seconds(environ)  # bad input is refused before anything is touched
     rendering = render_command.build_rendering(opts.render, environ, console, verify=opts.verify_image)
     environment = rendering.target.environment
+    # the route's token is checked for presence before anything else is touched
+    routes = routes_command.routes_for(rendering.route, rendering.app, rendering.target, console, environ,
+                                       holder=routes_command.holder(environ))
     connection = credentials.connect(environment, environ)
     console.mask(connection.secrets)
     kube = Kube(connection)
+    if routes is not None:
+        routes.kube = kube   # the tunnel's lease lives in the cluster
     try:
-        return Deploy(kube, rendering, rendering.app, opts.settings(lease), console, environ).run()
+        return Deploy(kube, rendering, rendering.app, opts.settings(lease), console, environ, routes).run()
     finally:
         report_throttling(kube, console)
+        if routes is not None:
+            report_cloudflare(routes, console)
         kube.close()
+
+
+def report_cloudflare(routes: Routes, console: Console) -> None:
+    stats = routes.cf.stats
+    if stats.throttled_seconds or stats.retries:
+        console.info(f"Cloudflare's API: {stats.retries} request(s) retried"
+                     + (f", waited {stats.throttled_seconds:.1f} s as it asked (Retry-After)"
+                        if stats.throttled_seconds else ""))
+    routes.cf.close()
 
 
 def report_throttling(kube: Kube, console: Console) -> None:

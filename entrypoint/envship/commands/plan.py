@@ -9,6 +9,7 @@ changes; the `changes` output says how many objects would change.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..adapters.console import Console
 from ..adapters.kube import Kube, credentials
@@ -17,22 +18,45 @@ from ..core.ownership import describe, key_of
 from ..engine.session import Session, refuse_foreign
 from ..errors import OperationError, Problem
 from . import render as render_command
-from .deploy import DeployOptions, report_throttling
+from . import routes as routes_command
+from .deploy import DeployOptions, report_cloudflare, report_throttling
+
+if TYPE_CHECKING:
+    from ..engine.routes import Routes
 
 
 def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> int:
     rendering = render_command.build_rendering(opts.render, environ, console, verify=opts.verify_image)
+    routes = routes_command.routes_for(rendering.route, rendering.app, rendering.target, console, environ)
     connection = credentials.connect(rendering.target.environment, environ)
     console.mask(connection.secrets)
     kube = Kube(connection)
     try:
-        return _plan(Session(kube, rendering, rendering.app, console, environ), console, opts)
+        return _plan(Session(kube, rendering, rendering.app, console, environ), console, opts, routes)
     finally:
         report_throttling(kube, console)
+        if routes is not None:
+            report_cloudflare(routes, console)
         kube.close()
 
 
-def _plan(session: Session, console: Console, opts: DeployOptions) -> int:
+def route_plan(routes: Routes, members: list[dict[str, Any]], console: Console) -> int:
+    """The route part of the plan: what deploy would do to the host after a healthy rollout. With the
+    address still to come from the cluster (a first deploy), the records at the host are checked only."""
+    from ..engine.routes import addresses_for
+
+    routes.preflight()
+    addresses = addresses_for(routes.target.host, members)
+    if not routes.wanted(addresses):
+        console.info(f"route {routes.target.host}: points at the address the Ingress will publish (known after "
+                     "the rollout); nothing in Cloudflare is in the way")
+        return 0
+    plan = routes.plan(addresses)
+    routes_command.print_plan(plan, console)
+    return plan.writes
+
+
+def _plan(session: Session, console: Console, opts: DeployOptions, routes: Routes | None = None) -> int:
     rendering, target = session.rendering, session.target
     namespace_missing = session.connect(rendering.objects) is None
     if namespace_missing:
@@ -71,7 +95,11 @@ def _plan(session: Session, console: Console, opts: DeployOptions) -> int:
                  "update, " + (f"{count['replace']} to replace (immutable Job template), " if count["replace"] else "")
                  + (f"{count['adopt']} to adopt, " if count["adopt"] else "")
                  + f"{len(pruned)} to delete, {len(rendering.objects) - len(changed)} unchanged")
-    console.set_output("changes", str(len(changed) + len(pruned)))
+    route_changes = 0
+    if routes is not None:
+        members = [live[key_of(o.obj)] for o in decision.apply if key_of(o.obj) in live]
+        route_changes = route_plan(routes, members, console)
+    console.set_output("changes", str(len(changed) + len(pruned) + route_changes))
     for name, value in rendering.outputs().items():
         console.set_output(name, value)
     summarise(console, target.name, changed, pruned)

@@ -22,11 +22,14 @@ from .yamlsrc import Path, YamlDoc, YamlSyntaxError, parse_documents
 TOP_KEYS = ("app", "image", "manifests", "env", "environments", "routes")
 ENV_KEYS = (
     "cluster", "context", "namespace", "host", "env", "promote-from", "protected",
-    "preview", "ttl", "max", "adopt", "create-namespace", "endpoint",
+    "preview", "ttl", "max", "adopt", "create-namespace", "endpoint", "routes",
 )
 GKE_ENDPOINTS = ("public", "private", "dns")
-ROUTE_PROVIDERS = ("cloudflare",)
-CLOUDFLARE_KEYS = ("zone", "mode", "target", "account", "tunnel", "service")
+ROUTE_KEYS = ("cloudflare", "smoke-check")
+CLOUDFLARE_KEYS = ("zone", "mode", "target", "account", "tunnel", "service", "lock-namespace")
+SMOKE_KEYS = ("path", "status", "timeout", "scheme")
+SERVICE_PLACEHOLDERS = ("namespace", "pr")
+MAX_SMOKE_TIMEOUT = timedelta(minutes=30)
 CLOUDFLARE_MODES = ("dns", "tunnel")
 PREVIEW_PLACEHOLDERS = ("pr",)
 # GKE's names: a project ID (6-30 characters), a project number, or a domain-scoped project ID
@@ -39,11 +42,25 @@ CLUSTER_RE = re.compile(
 MAX_DURATION = timedelta(days=3650)  # anything longer is a typo, and timedelta overflows further on
 DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 HOST_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+ACCOUNT_RE = re.compile(r"[0-9a-f]{32}")
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+SERVICE_RE = re.compile(r"(?:(?:https?|tcp|ssh|rdp|smb|unix|unix\+tls)://[^\s]{1,500}|http_status:[1-5][0-9][0-9]|hello_world)")
 DEFAULT_MANIFESTS = "deploy"
 SAMPLE_PR = "1"
 BUILTIN_PREFIX = "ENVSHIP_"
 BUILTIN_VARIABLES = ("ENVSHIP_ENVIRONMENT", "ENVSHIP_HOST", "ENVSHIP_IMAGE", "ENVSHIP_NAMESPACE", "ENVSHIP_PR")
 _REFERENCE = re.compile(r"(?<!\$)\$\{([^{}]*)\}")
+
+
+@dataclass(frozen=True)
+class SmokeCheck:
+    """An HTTP check of the new route after the cut-over: `scheme://HOST/path` must answer `status` within
+    `timeout` seconds (retried meanwhile, as the edge picks the change up)."""
+
+    path: str = "/"
+    status: int = 200
+    timeout: float = 60.0
+    scheme: str = "https"
 
 
 @dataclass(frozen=True)
@@ -53,7 +70,10 @@ class CloudflareRoutes:
     target: str = "ingress"
     account: str | None = None
     tunnel: str | None = None
-    service: str | None = None
+    service: str | None = None       # tunnel mode; may use {namespace} and {pr}
+    lock_namespace: str = "default"  # where the Lease serialising envship's writers of one tunnel lives
+    smoke_check: SmokeCheck | None = None
+    location: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,7 @@ class Environment:
     adopt: bool = False
     create_namespace: bool = False
     endpoint: str = "public"  # which GKE control-plane endpoint: public, private or dns
+    routes: bool = True       # false: no Cloudflare route for this environment (a local cluster, say)
     location: Location | None = None
 
 
@@ -241,7 +262,11 @@ class _Validator:
         routes = self.typed(root, (), "routes", dict, "a mapping with a 'cloudflare' section")
         if not routes:
             return None
-        self.check_keys(routes, ("routes",), ROUTE_PROVIDERS, "routes")
+        self.check_keys(routes, ("routes",), ROUTE_KEYS, "routes")
+        smoke = self.smoke_check(routes)
+        if "cloudflare" not in routes:
+            self.problem(("routes",), "routes needs a 'cloudflare' section", "add 'cloudflare: {zone: example.com}'",
+                         key=True)
         path: Path = ("routes", "cloudflare")
         cf = self.typed(routes, ("routes",), "cloudflare", dict, "a mapping")
         if cf is None:
@@ -263,16 +288,68 @@ class _Validator:
                          "use 'ingress' (the address the cluster's Ingress publishes), an IP address or a hostname")
         fields = {k: self.typed(cf, path, k, str, "a string") for k in ("account", "tunnel", "service")}
         if mode == "tunnel":
-            for key in ("account", "tunnel"):
+            hints = {"account": "give the Cloudflare account id (32 hexadecimal digits)",
+                     "tunnel": "give the tunnel's UUID (Zero Trust > Networks > Tunnels)",
+                     "service": "give the in-cluster address cloudflared forwards to, e.g. "
+                                "http://hello.{namespace}.svc.cluster.local:80"}
+            for key, hint in hints.items():
                 if key not in cf:
-                    self.problem(path, f"mode 'tunnel' needs '{key}' in routes.cloudflare",
-                                 "give the Cloudflare account id and the tunnel's UUID", key=True)
+                    self.problem(path, f"mode 'tunnel' needs '{key}' in routes.cloudflare", hint, key=True)
+            self.tunnel_fields(fields, path)
         elif mode == "dns":
-            for key in ("account", "tunnel", "service"):
+            for key in ("account", "tunnel", "service", "lock-namespace"):
                 if key in cf:
                     self.problem(path + (key,), f"'{key}' is only used with mode 'tunnel'",
                                  "remove it, or set 'mode: tunnel'", key=True)
-        return CloudflareRoutes(zone or "", mode, target, **fields)
+        lock_namespace = self.typed(cf, path, "lock-namespace", str, "a namespace name") or "default"
+        if not is_dns_label(lock_namespace):
+            self.problem(path + ("lock-namespace",), f"lock-namespace '{lock_namespace}' is not a namespace name",
+                         "use an existing namespace every deploy using this tunnel may write Leases in")
+        return CloudflareRoutes(zone or "", mode, target, **fields, lock_namespace=lock_namespace,
+                                smoke_check=smoke, location=self.doc.at(path, key=True))
+
+    def tunnel_fields(self, fields: Mapping[str, str | None], path: Path) -> None:
+        account, tunnel, service = fields["account"], fields["tunnel"], fields["service"]
+        if account is not None and not ACCOUNT_RE.fullmatch(account):
+            self.problem(path + ("account",), f"account '{account}' is not a Cloudflare account id",
+                         "copy the 32-hexadecimal-digit account id from the dashboard's overview page")
+        if tunnel is not None and not UUID_RE.fullmatch(tunnel.lower()):
+            self.problem(path + ("tunnel",), f"tunnel '{tunnel}' is not a tunnel UUID",
+                         "copy the tunnel's id (a UUID such as 6ff42ae2-765d-4adf-8112-31c55c1551ef)")
+        if service is None:
+            return
+        for ph in placeholders(service):
+            if ph not in SERVICE_PLACEHOLDERS:
+                self.problem(path + ("service",), f"unknown placeholder '{{{ph}}}' in service",
+                             "service may use {namespace} and {pr}")
+        sample = expand_placeholders(service, {"namespace": "ns", "pr": SAMPLE_PR})
+        if not SERVICE_RE.fullmatch(sample):
+            self.problem(path + ("service",), f"service '{service}' is not an address cloudflared can forward to",
+                         "write scheme://host:port, e.g. http://hello.{namespace}.svc.cluster.local:80 "
+                         "(schemes: http, https, tcp, ssh, rdp, unix, unix+tls, smb), or http_status:404")
+
+    def smoke_check(self, routes: Mapping[str, Any]) -> SmokeCheck | None:
+        path: Path = ("routes", "smoke-check")
+        body = self.typed(routes, ("routes",), "smoke-check", dict, "a mapping with path, status and timeout")
+        if body is None:
+            return None
+        self.check_keys(body, path, SMOKE_KEYS, "routes.smoke-check")
+        url_path = self.typed(body, path, "path", str, "a URL path such as /healthz") or "/"
+        if not url_path.startswith("/") or any(c in url_path for c in " #\r\n"):
+            self.problem(path + ("path",), f"path '{url_path}' is not a URL path", "write it like /healthz")
+        status = self.typed(body, path, "status", int, "an HTTP status code")
+        if status is not None and not 100 <= status <= 599:
+            self.problem(path + ("status",), f"status {status} is not an HTTP status code", "use e.g. 200")
+        timeout_text = self.typed(body, path, "timeout", str, "a duration such as 60s")
+        timeout = parse_duration(timeout_text, MAX_SMOKE_TIMEOUT) if timeout_text is not None else None
+        if timeout_text is not None and timeout is None:
+            self.problem(path + ("timeout",), f"timeout '{timeout_text}' is not a duration of at most 30m",
+                         "write e.g. 60s or 2m")
+        scheme = self.typed(body, path, "scheme", str, "'https' or 'http'") or "https"
+        if scheme not in ("https", "http"):
+            self.problem(path + ("scheme",), f"scheme '{scheme}' is neither 'https' nor 'http'",
+                         did_you_mean(scheme, ("https", "http")) or "use https (or http for a local setup)")
+        return SmokeCheck(url_path, status or 200, timeout.total_seconds() if timeout else 60.0, scheme)
 
     # -- environments ---------------------------------------------------------------------------
     def environments(self, root: Mapping[str, Any], app: str,
@@ -325,8 +402,13 @@ class _Validator:
         own_env = self.env_map(body, path)
         self.builtin_references(name, own_env, path, host is not None, preview)
         endpoint = self.endpoint(body, path, cluster)
+        routed = body.get("routes", True) is not False
+        if "routes" in body and not isinstance(body["routes"], bool):
+            self.problem(path + ("routes",), "'routes' of an environment must be false (no route) or left out",
+                         "write 'routes: false' for an environment Cloudflare does not serve, e.g. a local cluster")
         return Environment(
-            name=name, endpoint=endpoint, namespace=namespace or "", cluster=cluster, context=context, host=host,
+            name=name, endpoint=endpoint, routes=routed, namespace=namespace or "", cluster=cluster, context=context,
+            host=host,
             env=own_env, promote_from=promote_from, protected=protected, preview=preview,
             ttl=ttl, max=max_count, adopt=flag("adopt"), create_namespace=bool(create_ns),
             location=self.doc.at(path, key=True),

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import Location, ManifestError, Problem, UsageError
 from . import kinds
-from .config import Config, Environment
+from .config import CloudflareRoutes, Config, Environment
 from .imageref import ImageRef, ImageRefError, parse_image_ref
 from .naming import content_hash, expand_placeholders, sanitize_host, sanitize_label, secret_content_hash
 from .ownership import PART_OF, ApplySet
@@ -106,6 +106,7 @@ class Rendering:
     env_secret: str | None = None
     notes: list[str] = field(default_factory=list)  # what render changed beyond the documented rules
     needs_address: bool = False  # a route points the host at the address the cluster's Ingress publishes
+    route: CloudflareRoutes | None = None  # the host's Cloudflare route, when this environment has one
 
     @property
     def url(self) -> str:
@@ -215,7 +216,9 @@ def render(docs: Iterable[YamlDoc], inputs: Inputs, target: Target) -> Rendering
     renderer = _Renderer(inputs, target, variables)
     rendering = Rendering(target, inputs.release, inputs.config.app)
     routes = inputs.config.cloudflare
-    rendering.needs_address = bool(routes and routes.mode == "dns" and routes.target == "ingress" and target.host)
+    if routes is not None and target.environment.routes and target.host:
+        rendering.route = routes
+    rendering.needs_address = bool(rendering.route and routes and routes.mode == "dns" and routes.target == "ingress")
     rendering.env_configmap, rendering.env_secret = renderer.env_refs(env_values, inputs.secrets)
     objects = [obj for doc in docs for obj in renderer.objects_of(doc)]
     if not objects and not renderer.problems:

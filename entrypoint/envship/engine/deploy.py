@@ -20,6 +20,7 @@ from ..core.render import RenderedObject, Rendering
 from ..errors import OperationError, Problem, RefusedError
 from .lock import DeployLock, holder_identity
 from .rollout import Rollout, Verdict
+from .routes import RoutePlan, Routes, addresses_for, smoke_check
 from .session import ApplyResult, Session, Survey, refuse_foreign
 
 
@@ -41,7 +42,7 @@ def lock_name(app: str, environment: str) -> str:
 
 class Deploy:
     def __init__(self, kube: Kube, rendering: Rendering, app: str, opts: DeploySettings, console: Console,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], routes: Routes | None = None) -> None:
         self.kube = kube
         self.rendering = rendering
         self.app = app
@@ -53,6 +54,8 @@ class Deploy:
         self.rules = HealthRules(crashloop_restarts=opts.crashloop_restarts)
         self.namespace_created = False
         self.lock: DeployLock | None = None
+        self.routes = routes
+        self.route_report = ""   # the route as the summary shows it
 
     @property
     def rollback_enabled(self) -> bool:
@@ -63,6 +66,9 @@ class Deploy:
         env = self.target
         self.console.info(f"deploying {self.rendering.release.image} to {env.name} ({env.namespace}) on "
                           f"{self.kube.connection.description}")
+        if self.routes is not None:   # a route that cannot be made is found before the cluster is touched
+            with self.console.group(f"check the route of {self.routes.target.host}"):
+                self.routes.preflight()
         with self.console.group(f"connect to {self.kube.connection.description}"):
             namespace = self.session.connect(objects)
             if namespace is None:
@@ -109,6 +115,13 @@ class Deploy:
                 return None
         for note in decision.notes:
             self.console.info(f"note: {note}")
+        if self.routes is not None:   # the cluster is right; the route may still lag (a run cut short)
+            members = [survey.live[key_of(o.obj)] for o in decision.apply if key_of(o.obj) in survey.live]
+            failure = self.converge_route(members, smoke=False)
+            if failure:
+                raise OperationError(f"the route of {self.routes.target.host} was changed but its smoke check "
+                                     f"failed: {failure}; the previous route was restored",
+                                     "check the app answers on that path (routes.smoke-check), then re-run")
         release = self.rendering.release
         self.console.info(f"nothing to change: revision {previous.revision} runs {release.image} in "
                           f"{self.target.name} ({self.target.namespace}) with these objects, healthy; "
@@ -195,6 +208,11 @@ class Deploy:
         finally:
             rollout.stop()
         self.stop_if_lock_lost("judging the rollout, pruning or recording anything")
+        if verdict.ok and self.routes is not None:
+            failure = self.converge_route(rollout.published(), smoke=True)
+            if failure:
+                verdict = Verdict(ok=False, failed=f"the route of {self.routes.target.host}",
+                                  failure=Failure("SmokeCheckFailed", failure))
         if verdict.ok:
             self.report_addresses(applied.values())
             pruned = self.session.prune(decision.prune)
@@ -208,6 +226,41 @@ class Deploy:
         self.report_failure(verdict)
         self.roll_back(previous, verdict)
         return 1
+
+    def converge_route(self, published: Iterable[Mapping[str, Any]], smoke: bool) -> str | None:
+        """Point the host at the healthy release (after the rollout: never before). With a smoke check
+        configured, a failing check restores the previous route and returns why; the check runs after every
+        deploy that changed something (`smoke`), and after a route change. A route that cannot be written
+        leaves the healthy release in place, unrecorded, so a re-run finishes the job."""
+        from ..adapters.cloudflare import CloudflareError
+
+        routes = self.routes
+        assert routes is not None
+        host = routes.target.host
+        with self.console.group(f"route {host}"):
+            try:
+                plan = routes.plan(addresses_for(host, published))
+                for line in routes.describe(plan):
+                    self.console.info(line)
+                done: RoutePlan | None = routes.apply(plan) if plan.writes else None
+            except (CloudflareError, RefusedError) as e:
+                raise OperationError(f"the new release is healthy on the cluster, but its route was not updated: "
+                                     f"{e.problems[0].message}",
+                                     (e.problems[0].hint + "; " if e.problems[0].hint else "") +
+                                     "then re-run the deploy (it finishes the route without re-rolling) or "
+                                     "'envship routes'") from e
+            self.route_report = f"{host}: {plan.dns.wanted_text()}" + (f", {plan.action}" if done else "")
+            check = routes.config.smoke_check
+            if check is None or not (smoke or done):
+                return None
+            failure = smoke_check(check, host, self.environ, self.console)
+            if failure is None:
+                self.console.info("  smoke check passed")
+                return None
+            if done is not None:
+                self.console.info(f"  smoke check failed: restoring the previous route of {host}")
+                routes.restore(done)
+            return failure
 
     def rollout(self, objects: Sequence[Mapping[str, Any]]) -> Rollout:
         return Rollout(self.kube, self.target.namespace, self.session.selector, objects, self.rules,
@@ -341,6 +394,8 @@ class Deploy:
             "Unschedulable": "no node can take the pod: lower its requests or add capacity",
             "ProgressDeadlineExceeded": "the rollout made no progress within the deadline: see the events",
             "Timeout": "raise {--timeout} if the rollout is just slow",
+            "SmokeCheckFailed": "the release does not answer through its route as routes.smoke-check expects; the "
+                                "previous route is back: see the app's logs",
             "WatchFailed": "envship cannot tell whether the new release is healthy, so it is treated as failed: "
                            "check the deploying identity may get, list and watch pods, replicasets and the "
                            "workloads, then re-run",
@@ -366,6 +421,8 @@ class Deploy:
                 ("objects", f"{result.count('created')} created, {result.count('configured')} configured, "
                             f"{result.count('unchanged')} unchanged"),
                 ("pruned", ", ".join(pruned) or "-"), ("url", url or "-")]
+        if self.route_report:
+            rows.append(("route", self.route_report))
         table = "\n".join(f"| {k} | `{v}` |" for k, v in rows)
         self.console.summary(f"### envship deploy: {self.target.name} healthy\n\n| | |\n|---|---|\n{table}\n")
 

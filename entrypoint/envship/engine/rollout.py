@@ -121,6 +121,14 @@ class Rollout:
                     return verdict
                 self.informers.changed.wait(min(remaining, 1.0))
 
+    def published(self) -> list[dict[str, Any]]:
+        """The Ingresses and LoadBalancer Services as the wait last saw them, with their addresses."""
+        found: list[dict[str, Any]] = []
+        for kind in ("Ingress", "Service"):
+            cache = self.informers.caches.get(kind)
+            found += [{**o, "kind": kind} for o in (cache.items() if cache else [])]
+        return [o for o in found if health.publishes_address(o)]
+
     def watched_kind(self, error: Exception) -> str:
         """Which cache failed, as `Pod`/`Deployment`..., for the verdict's 'what'."""
         for key, cache in self.informers.caches.items():
