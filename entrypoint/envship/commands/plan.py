@@ -45,13 +45,13 @@ def route_plan(routes: Routes, members: list[dict[str, Any]], console: Console) 
     address still to come from the cluster (a first deploy), the records at the host are checked only."""
     from ..engine.routes import addresses_for
 
-    routes.preflight()
+    plan = routes.preflight()
     addresses = addresses_for(routes.target.host, members)
-    if not routes.wanted(addresses):
+    if plan is None and not routes.wanted(addresses):
         console.info(f"route {routes.target.host}: points at the address the Ingress will publish (known after "
                      "the rollout); nothing in Cloudflare is in the way")
         return 0
-    plan = routes.plan(addresses)
+    plan = plan or routes.plan(addresses, fresh=False)
     routes_command.print_plan(plan, console)
     return plan.writes
 

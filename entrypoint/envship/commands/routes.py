@@ -123,9 +123,8 @@ def apply(routes: Routes, opts: RoutesOptions, console: Console, environ: Mappin
     if opts.delete:
         plan = routes.plan_removal()
     else:
-        routes.preflight()
-        published = live_addresses(routes, kube) if kube is not None and routes.config.target == "ingress" else []
-        plan = routes.plan(addresses_for(host, published))
+        plan = routes.preflight() or routes.plan(addresses_for(host, live_addresses(routes, kube) if kube else []),
+                                                 fresh=False)
     print_plan(plan, console)
     if opts.dry_run:
         console.info(f"dry run: {plan.writes} change(s) to the route of {host} planned; nothing was sent")

@@ -117,7 +117,7 @@ class Deploy:
             self.console.info(f"note: {note}")
         if self.routes is not None:   # the cluster is right; the route may still lag (a run cut short)
             members = [survey.live[key_of(o.obj)] for o in decision.apply if key_of(o.obj) in survey.live]
-            failure = self.converge_route(members, smoke=False)
+            failure = self.converge_route(members, smoke=False, fresh=False)
             if failure:
                 raise OperationError(f"the route of {self.routes.target.host} was changed but its smoke check "
                                      f"failed: {failure}; the previous route was restored",
@@ -227,7 +227,7 @@ class Deploy:
         self.roll_back(previous, verdict)
         return 1
 
-    def converge_route(self, published: Iterable[Mapping[str, Any]], smoke: bool) -> str | None:
+    def converge_route(self, published: Iterable[Mapping[str, Any]], smoke: bool, fresh: bool = True) -> str | None:
         """Point the host at the healthy release (after the rollout: never before). With a smoke check
         configured, a failing check restores the previous route and returns why; the check runs after every
         deploy that changed something (`smoke`), and after a route change. A route that cannot be written
@@ -239,7 +239,7 @@ class Deploy:
         host = routes.target.host
         with self.console.group(f"route {host}"):
             try:
-                plan = routes.plan(addresses_for(host, published))
+                plan = routes.plan(addresses_for(host, published), fresh)
                 for line in routes.describe(plan):
                     self.console.info(line)
                 done: RoutePlan | None = routes.apply(plan) if plan.writes else None

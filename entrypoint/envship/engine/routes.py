@@ -87,6 +87,10 @@ class Routes:
         self.holder = holder
         self.namespace = namespace     # the environment's namespace, for {namespace} in the tunnel service
         self._zone: Zone | None = None
+        self._records: list[Record] | None = None      # the last read, for a plan that may reuse it
+        self._tunnel_doc: dict[str, Any] | None = None
+        self.connectors_checked = False
+        self._warned = False
 
     @property
     def tunnel_mode(self) -> bool:
@@ -107,9 +111,16 @@ class Routes:
         return self._zone
 
     # -- reading and planning ----------------------------------------------------------------------
-    def found(self) -> list[Record]:
-        data = self.cf.records(self.zone(), self.target.host, self.target.owner.mark)
-        return [Record.from_api(r) for r in data]
+    def found(self, fresh: bool = True) -> list[Record]:
+        if fresh or self._records is None:
+            data = self.cf.records(self.zone(), self.target.host, self.target.owner.mark)
+            self._records = [Record.from_api(r) for r in data]
+        return self._records
+
+    def tunnel_document(self, fresh: bool = True) -> dict[str, Any]:
+        if fresh or self._tunnel_doc is None:
+            self._tunnel_doc = self.cf.tunnel_config(str(self.config.account), str(self.config.tunnel))
+        return self._tunnel_doc
 
     def wanted(self, addresses: Sequence[str]) -> list[Wanted]:
         if self.tunnel_mode:
@@ -118,18 +129,18 @@ class Routes:
             return routes.wanted_records([self.config.target])
         return routes.wanted_records(addresses)
 
-    def plan(self, addresses: Sequence[str] = ()) -> RoutePlan:
+    def plan(self, addresses: Sequence[str] = (), fresh: bool = True) -> RoutePlan:
         """What applying the route would do; raises RefusedError when a record or rule that is not this
-        target's stands in the way. Sends reads only."""
+        target's stands in the way. Sends reads only (none with `fresh` false, after a preflight)."""
         wanted = self.wanted(addresses)
         if not wanted:
             raise OperationError(f"no address to point {self.target.host} at: the cluster published none",
                                  "check the Ingress (or LoadBalancer Service) has an address: kubectl get ingress")
-        dns = routes.plan_records(self.target.host, wanted, self.found(), self.target.owner, self.target.adopt,
+        dns = routes.plan_records(self.target.host, wanted, self.found(fresh), self.target.owner, self.target.adopt,
                                   self.target.adopt_field)
         plan = RoutePlan(self.target.host, self.config.mode, dns, problems=self.warnings())
         if self.tunnel_mode:
-            document = self.cf.tunnel_config(str(self.config.account), str(self.config.tunnel))
+            document = self.tunnel_document(fresh)
             plan.tunnel_version = int(document.get("version") or 0)
             config = dict(document.get("config") or {})
             plan.tunnel = routes.merge_rule(config, self.target.host, self.service)
@@ -151,6 +162,9 @@ class Routes:
             f"{self.target.adopt_field} when it already points at {self.service}")
 
     def warnings(self) -> list[Problem]:
+        if self._warned:
+            return []
+        self._warned = True
         problem = routes.host_depth_problem(self.target.host, self.config.zone, self.target.preview,
                                             self.target.owner.app)
         return [problem] if problem else []
@@ -159,7 +173,7 @@ class Routes:
         dns = routes.plan_removal(self.target.host, self.found(), self.target.owner)
         plan = RoutePlan(self.target.host, self.config.mode, dns)
         if self.tunnel_mode:
-            document = self.cf.tunnel_config(str(self.config.account), str(self.config.tunnel))
+            document = self.tunnel_document()
             plan.tunnel_version = int(document.get("version") or 0)
             change = routes.remove_rule(dict(document.get("config") or {}), self.target.host)
             if change.action == "remove" and not dns.current:
@@ -170,17 +184,25 @@ class Routes:
             plan.tunnel = change
         return plan
 
-    def preflight(self) -> None:
+    def preflight(self) -> RoutePlan | None:
         """Before the cluster is touched: the token works, the zone is there, nothing foreign is at the
-        host, and in tunnel mode the tunnel exists and has a connector. Reads only."""
-        routes.check_foreign(self.target.host, self.found(), self.target.owner, self.target.adopt,
-                             self.target.adopt_field)
-        if self.tunnel_mode:
-            self.check_connectors()
+        host, and a tunnel the route must change has a connector. Reads only; a plan made after it with
+        `fresh=False` reuses them. Returns the plan when the content is known without the cluster."""
+        found = self.found()
+        routes.check_foreign(self.target.host, found, self.target.owner, self.target.adopt, self.target.adopt_field)
         for problem in self.warnings():
             self.console.warn(problem)
+        if not self.tunnel_mode and self.config.target == "ingress":
+            return None    # the address comes from the cluster after the rollout
+        plan = self.plan(fresh=False)
+        if plan.writes:
+            self.check_connectors()
+        return plan
 
     def check_connectors(self) -> None:
+        """A tunnel without a running cloudflared answers error 1033: said before any cut-over to it."""
+        if not self.tunnel_mode or self.connectors_checked:
+            return
         tunnel = self.cf.tunnel(str(self.config.account), str(self.config.tunnel))
         connections = [c for c in tunnel.get("connections") or [] if isinstance(c, dict)
                        and not c.get("is_pending_reconnect")]
@@ -193,12 +215,15 @@ class Routes:
                 f"tunnel {tunnel.get('name') or self.config.tunnel} is {status}: no cloudflared connector is "
                 f"running, so {self.target.host} would answer Cloudflare error 1033 once routed to it",
                 "start cloudflared for this tunnel (e.g. the cloudflared Deployment in the cluster) and re-run; "
-                "nothing was changed")
+                "the route was not changed")
+        self.connectors_checked = True
 
     # -- writing ---------------------------------------------------------------------------------------
     def apply(self, plan: RoutePlan) -> RoutePlan:
         """Make the route what `plan` says. DNS first (the mark that makes the tunnel rule ours), then
         the tunnel rule; returns the plan as carried out."""
+        if plan.tunnel is not None and plan.writes:
+            self.check_connectors()
         if plan.dns.writes:
             self.write_records(plan.dns)
         if plan.tunnel is not None and plan.tunnel.writes:
