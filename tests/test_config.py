@@ -254,6 +254,34 @@ CASES = {
     "cloudflare-bad-zone": Bad(
         HEAD + STAGING + "routes:\n  cloudflare:\n    zone: localhost\n",
         "zone 'localhost' is not a valid domain name", "localhost"),
+    "tunnel-without-service": Bad(
+        HEAD + STAGING + TUNNEL_ROUTES + "    account: 0123456789abcdef0123456789abcdef\n",
+        "mode 'tunnel' needs 'service' in routes.cloudflare", "cloudflare:", "{namespace}.svc.cluster.local"),
+    "tunnel-bad-account": Bad(
+        HEAD + STAGING + TUNNEL_ROUTES + "    account: my-account\n    service: http://web:80\n",
+        "account 'my-account' is not a Cloudflare account id", "my-account", "32-hexadecimal-digit"),
+    "tunnel-bad-service": Bad(
+        HEAD + STAGING + TUNNEL_ROUTES + "    account: 0123456789abcdef0123456789abcdef\n    service: web:80\n",
+        "service 'web:80' is not an address cloudflared can forward to", "web:80", "http_status:404"),
+    "tunnel-service-placeholder": Bad(
+        HEAD + STAGING + TUNNEL_ROUTES + "    account: 0123456789abcdef0123456789abcdef\n"
+        "    service: http://web.{ns}:80\n",
+        "unknown placeholder '{ns}' in service", "http://web.{ns}", "{namespace} and {pr}"),
+    "smoke-check-bad-status": Bad(
+        HEAD + STAGING + "routes:\n  cloudflare:\n    zone: example.com\n  smoke-check:\n    status: 1000\n",
+        "status 1000 is not an HTTP status code", "1000"),
+    "smoke-check-long-timeout": Bad(
+        HEAD + STAGING + "routes:\n  cloudflare:\n    zone: example.com\n  smoke-check:\n    timeout: 2h\n",
+        "timeout '2h' is not a duration of at most 30m", "2h"),
+    "smoke-check-unknown-key": Bad(
+        HEAD + STAGING + "routes:\n  cloudflare:\n    zone: example.com\n  smoke-check:\n    expect: 200\n",
+        "unknown key 'expect' in routes.smoke-check", "expect", "allowed keys"),
+    "routes-not-false": Bad(
+        HEAD + env_block("context: kind-dev\nroutes: off-please"),
+        "'routes' of an environment must be false (no route) or left out", "off-please", "routes: false"),
+    "lock-namespace-in-dns-mode": Bad(
+        HEAD + STAGING + "routes:\n  cloudflare:\n    zone: example.com\n    lock-namespace: ops\n",
+        "'lock-namespace' is only used with mode 'tunnel'", "lock-namespace", "mode: tunnel"),
     "cloudflare-bad-target": Bad(
         HEAD + STAGING + "routes:\n  cloudflare:\n    zone: example.com\n    target: not a host\n",
         "target 'not a host' is not 'ingress', an IP address or a hostname", "not a host"),

@@ -479,3 +479,24 @@ def test_ten_concurrent_preview_deploys_share_one_tunnel(routed: Routed, tunnel:
     assert len([r for r in ingress if str(r.get("hostname", "")).startswith("hello-pr-")]) == 9
     assert all(r in ingress for r in FOREIGN_RULES) and ingress[-1] == {"service": "http_status:404"}
     assert routed.records("hello-pr-4.example.com") == [] and len(routed.records()) == 9
+
+
+# -- the action ---------------------------------------------------------------------------------------
+def test_the_action_routes_with_its_token_input_masked_first(routed: Routed) -> None:
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/hello", "CLOUDFLARE_API_URL": routed.cf.url,
+               "GITHUB_STEP_SUMMARY": str(routed.project.root / "summary.md"),
+               "INPUT_COMMAND": "routes", "INPUT_ENVIRONMENT": "staging", "INPUT_CONFIG": "envship.yaml",
+               "INPUT_CLOUDFLARE-API-TOKEN": routed.cf.token, "INPUT_DRY-RUN": "true", "INPUT_DELETE": "false",
+               "INPUT_PR": "", "INPUT_SECRETS": ""}
+    log = io.StringIO()
+    code = main(["action"], environ=environ, out=log, err=log)
+    lines = log.getvalue().splitlines()
+    assert code == 0, log.getvalue()
+    assert lines[0] == f"::add-mask::{routed.cf.token}"     # before anything else is printed
+    assert not any(routed.cf.token in line for line in lines[1:])
+    assert routed.cf.writes() == [] and "| `staging.example.com` | - | A 203.0.113.7 (proxied) | create |" in \
+        (routed.project.root / "summary.md").read_text()
+    environ["INPUT_DRY-RUN"] = "maybe"
+    log = io.StringIO()
+    assert main(["action"], environ=environ, out=log, err=log) == 2
+    assert "input 'dry-run' must be true or false" in log.getvalue()
