@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -500,3 +501,48 @@ def test_the_action_routes_with_its_token_input_masked_first(routed: Routed) -> 
     log = io.StringIO()
     assert main(["action"], environ=environ, out=log, err=log) == 2
     assert "input 'dry-run' must be true or false" in log.getvalue()
+
+
+# -- target: ingress ----------------------------------------------------------------------------------
+GATEWAY_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "gateways.gateway.networking.k8s.io"},
+    "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
+             "names": {"plural": "gateways", "singular": "gateway", "kind": "Gateway", "listKind": "GatewayList"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
+                           "schema": {"openAPIV3Schema": {"type": "object",
+                                                          "x-kubernetes-preserve-unknown-fields": True}}}]}}
+GATEWAY = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web}
+spec:
+  gatewayClassName: example
+  listeners: [{name: http, protocol: HTTP, port: 80, hostname: staging.example.com}]
+"""
+
+
+def test_a_gateway_address_is_waited_for_and_routed_to(routed: Routed) -> None:
+    import requests
+
+    routed.kube.create(GATEWAY_CRD)
+    routed.project.manifest("gateway.yaml", GATEWAY)
+    routed.project.config(dns_config(target="ingress"))
+
+    def gateway_controller() -> None:   # publishes an address a moment after the Gateway appears
+        routed.kube.wait_for(lambda: routed.kube.get("gateways", "hello-staging", "web"), timeout=20)
+        time.sleep(0.3)
+        requests.patch(f"{routed.kube.url}/apis/gateway.networking.k8s.io/v1/namespaces/hello-staging/gateways/web"
+                       "/status", headers={**routed.kube.auth_headers, "Content-Type": "application/merge-patch+json"},
+                       json={"status": {"addresses": [{"type": "IPAddress", "value": "198.51.100.40"}]}}, timeout=5)
+
+    controller = threading.Thread(target=gateway_controller)
+    controller.start()
+    code, _, err = routed.deploy()
+    controller.join(20)
+    assert code == 0, err
+    assert "Gateway web at 198.51.100.40" in err
+    assert routed.only("staging.example.com")["content"] == "198.51.100.40"
+    routed.cf.reset_requests()
+    code, _, err = routed.routes()         # the routes command reads the address from the cluster
+    assert code == 0 and routed.cf.writes() == [], err

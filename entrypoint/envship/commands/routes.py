@@ -154,14 +154,20 @@ def apply(routes: Routes, opts: RoutesOptions, console: Console, environ: Mappin
 
 def live_addresses(routes: Routes, kube: Kube) -> list[dict[str, object]]:
     """The environment's Ingresses and LoadBalancer Services, as the cluster has them now."""
+    from ..adapters.kube import KubeError
     from ..core.ownership import PART_OF, ApplySet
 
     owner = routes.target.owner
     applyset = ApplySet(owner.app, owner.environment, owner.namespace, routes.target.pr)
     selector = f"{PART_OF}={applyset.id}"
     found: list[dict[str, object]] = []
-    for api_version, kind in (("networking.k8s.io/v1", "Ingress"), ("v1", "Service")):
-        items, _ = kube.list(kube.resource(api_version, kind), owner.namespace, selector)
-        for item in items:
-            found.append({**item, "kind": kind})
+    for api_version, kind in (("networking.k8s.io/v1", "Ingress"), ("v1", "Service"),
+                              ("gateway.networking.k8s.io/v1", "Gateway")):
+        try:
+            items, _ = kube.list(kube.resource(api_version, kind), owner.namespace, selector)
+        except KubeError as e:
+            if kind == "Gateway" and e.status in (0, 404):
+                continue   # a cluster without the Gateway API
+            raise
+        found += [{**item, "kind": kind, "apiVersion": api_version} for item in items]
     return found

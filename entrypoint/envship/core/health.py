@@ -57,15 +57,30 @@ def needs_wait(obj: Mapping[str, Any], addresses: bool = True) -> bool:
     return obj.get("kind") in WORKLOAD_KINDS or (addresses and publishes_address(obj))
 
 
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+
+def is_gateway(obj: Mapping[str, Any]) -> bool:
+    return obj.get("kind") == "Gateway" and str(obj.get("apiVersion", "")).startswith(GATEWAY_GROUP + "/")
+
+
 def publishes_address(obj: Mapping[str, Any]) -> bool:
-    """An Ingress, or a Service of type LoadBalancer: an object whose controller publishes an address."""
+    """An Ingress, a Gateway (Gateway API), or a Service of type LoadBalancer: an object whose controller
+    publishes an address."""
     kind = obj.get("kind")
-    return kind == "Ingress" or (kind == "Service" and (obj.get("spec") or {}).get("type") == "LoadBalancer")
+    return kind == "Ingress" or is_gateway(obj) or \
+        (kind == "Service" and (obj.get("spec") or {}).get("type") == "LoadBalancer")
 
 
 def address_of(obj: Mapping[str, Any]) -> str:
-    """The address an Ingress or a LoadBalancer Service published (IPs and hostnames, comma-separated)."""
-    ingress = (((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")) or []
+    """The address an Ingress, Gateway or LoadBalancer Service published (IPs and hostnames, comma-separated):
+    status.loadBalancer.ingress, or a Gateway's status.addresses (types IPAddress and Hostname)."""
+    status = obj.get("status") or {}
+    if is_gateway(obj):
+        values = [str(a.get("value")) for a in status.get("addresses") or []
+                  if a.get("value") and a.get("type", "IPAddress") in ("IPAddress", "Hostname")]
+        return ", ".join(values)
+    ingress = ((status.get("loadBalancer") or {}).get("ingress")) or []
     return ", ".join(str(i.get("ip") or i.get("hostname")) for i in ingress if i.get("ip") or i.get("hostname"))
 
 
@@ -96,7 +111,8 @@ def object_health(obj: Mapping[str, Any], pods: Iterable[Mapping[str, Any]] = ()
     """Health of one applied object, given the pods of its current revision (workloads only)."""
     name = obj.get("metadata", {}).get("name", "?")
     judge = {"Deployment": _deployment, "StatefulSet": _statefulset, "DaemonSet": _daemonset, "Job": _job,
-             "Service": _load_balanced, "Ingress": _load_balanced}.get(str(obj.get("kind")))
+             "Service": _load_balanced, "Ingress": _load_balanced,
+             "Gateway": _load_balanced}.get(str(obj.get("kind")))
     if judge is None or not needs_wait(obj, addresses):
         return Health(READY, f"{name} applied")
     health = judge(obj, name)

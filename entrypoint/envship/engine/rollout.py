@@ -122,11 +122,14 @@ class Rollout:
                 self.informers.changed.wait(min(remaining, 1.0))
 
     def published(self) -> list[dict[str, Any]]:
-        """The Ingresses and LoadBalancer Services as the wait last saw them, with their addresses."""
+        """The Ingresses, Gateways and LoadBalancer Services as the wait last saw them, with their addresses."""
         found: list[dict[str, Any]] = []
-        for kind in ("Ingress", "Service"):
+        for wanted in self.objects:
+            kind = str(wanted["kind"])
             cache = self.informers.caches.get(kind)
-            found += [{**o, "kind": kind} for o in (cache.items() if cache else [])]
+            live = cache.objects.get(str(wanted["metadata"]["name"])) if cache else None
+            if live is not None:
+                found.append({**live, "kind": kind, "apiVersion": wanted.get("apiVersion")})
         return [o for o in found if health.publishes_address(o)]
 
     def watched_kind(self, error: Exception) -> str:
@@ -149,6 +152,7 @@ class Rollout:
                 result[label] = Health(health.PENDING, f"{name} not created yet")
                 continue
             live.setdefault("kind", kind)
+            live.setdefault("apiVersion", wanted.get("apiVersion"))
             if not self._caught_up(label, live):
                 result[label] = Health(health.PENDING, f"{name} waiting for the change to arrive")
                 continue

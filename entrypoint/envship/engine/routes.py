@@ -135,7 +135,8 @@ class Routes:
         wanted = self.wanted(addresses)
         if not wanted:
             raise OperationError(f"no address to point {self.target.host} at: the cluster published none",
-                                 "check the Ingress (or LoadBalancer Service) has an address: kubectl get ingress")
+                                 "check the Ingress, Gateway or LoadBalancer Service has an address: "
+                                 "kubectl get ingress,gateway,service")
         dns = routes.plan_records(self.target.host, wanted, self.found(fresh), self.target.owner, self.target.adopt,
                                   self.target.adopt_field)
         plan = RoutePlan(self.target.host, self.config.mode, dns, problems=self.warnings())
@@ -325,21 +326,28 @@ class Routes:
 
 
 def addresses_for(host: str, objects: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The addresses to route `host` to: those of the Ingresses that serve it (by their rules' hosts), or
-    failing that of every Ingress, or of LoadBalancer Services."""
+    """The addresses to route `host` to: those of the Ingresses or Gateways that serve it (by their rules'
+    hosts, their listeners' hostnames), or failing that of every Ingress and Gateway, or of LoadBalancer
+    Services."""
     from ..core import health
 
     objects = [o for o in objects if health.publishes_address(o)]
-    ingresses = [o for o in objects if o.get("kind") == "Ingress"]
-    serving = [o for o in ingresses
-               if any(str(r.get("host", "")).lower() == host for r in (o.get("spec") or {}).get("rules") or [])]
-    chosen = serving or ingresses or objects
+    fronts = [o for o in objects if o.get("kind") == "Ingress" or health.is_gateway(o)]
+    serving = [o for o in fronts if host in _hosts_served(o)]
+    chosen = serving or fronts or objects
     found: list[str] = []
     for obj in chosen:
         for address in health.address_of(obj).split(", "):
             if address and address not in found:
                 found.append(address)
     return found
+
+
+def _hosts_served(obj: Mapping[str, Any]) -> set[str]:
+    spec = obj.get("spec") or {}
+    entries = spec.get("rules") if obj.get("kind") == "Ingress" else spec.get("listeners")
+    key = "host" if obj.get("kind") == "Ingress" else "hostname"
+    return {str(e.get(key, "")).lower() for e in entries or [] if isinstance(e, dict)}
 
 
 def smoke_check(check: SmokeCheck, host: str, environ: Mapping[str, str], console: Console) -> str | None:
