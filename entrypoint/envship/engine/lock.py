@@ -11,6 +11,7 @@ deploy prints.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import threading
 import time
@@ -36,8 +37,10 @@ def _now() -> str:
 
 
 class DeployLock:
-    def __init__(self, kube: Kube, namespace: str, name: str, holder: str, duration: int = LEASE_SECONDS) -> None:
+    def __init__(self, kube: Kube, namespace: str, name: str, holder: str, duration: int = LEASE_SECONDS,
+                 retry_period: float = 1.0) -> None:
         self.kube = kube
+        self.retry_period = retry_period  # how often a waiting acquirer looks again (client-go: RetryPeriod)
         self.namespace = namespace
         self.name = name
         self.holder = holder
@@ -66,7 +69,9 @@ class DeployLock:
                     f"another deploy holds the lock {self.namespace}/{self.name}: {current}",
                     f"wait for it to finish, or raise {{--lock-timeout}} (now {int(timeout)} s); a dead holder's "
                     f"lock is taken {self.duration} s after this deploy first saw it unchanged")
-            time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+            # jittered, as client-go's wait.JitterUntil, so waiters spread out instead of retrying together
+            pause = self.retry_period * random.uniform(0.8, 1.2)
+            time.sleep(min(pause, max(0.05, deadline - time.monotonic())))
 
     def _try_acquire(self) -> str | None:
         """None when we hold the lease now; else a description of the current holder."""

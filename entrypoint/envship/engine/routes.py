@@ -312,8 +312,16 @@ class Routes:
         if self.kube is None:
             return None
         name = sanitize_label(f"envship-tunnel-{self.config.tunnel}")
-        lock = DeployLock(self.kube, self.config.lock_namespace, name, self.holder)
-        lock.acquire(TUNNEL_LOCK_TIMEOUT, lambda who: self.console.info(f"  waiting for the tunnel's lock: {who}"))
+        # the section it guards is three requests long: waiters look again often
+        lock = DeployLock(self.kube, self.config.lock_namespace, name, self.holder, retry_period=0.2)
+        try:
+            lock.acquire(TUNNEL_LOCK_TIMEOUT,
+                         lambda who: self.console.info(f"  waiting for the tunnel's lock: {who}"))
+        except OperationError as e:
+            raise OperationError(f"the tunnel's lock {self.config.lock_namespace}/{name} stayed taken for "
+                                 f"{int(TUNNEL_LOCK_TIMEOUT)} s", "another envship run is writing this tunnel's "
+                                 "configuration, or died holding the lock (it expires 30 s after its last renewal); "
+                                 "re-run") from e
         return lock
 
     # -- reporting --------------------------------------------------------------------------------------
