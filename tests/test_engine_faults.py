@@ -288,7 +288,8 @@ def cloudflare_environ(cluster: Cluster, cf: FakeCloudflare) -> None:
     cluster.environ.update(CLOUDFLARE_API_URL=cf.url, CLOUDFLARE_API_TOKEN=cf.token)
 
 
-def test_a_route_waits_for_the_ingress_address(cluster: Cluster, fake_cloudflare: FakeCloudflare) -> None:
+def test_a_route_waits_for_the_ingress_address(cluster: Cluster,
+                                               fake_cloudflare: FakeCloudflare) -> None:  # noqa: F811
     cloudflare_environ(cluster, fake_cloudflare)
     with_ingress(cluster, None, routes=True)       # the cluster's default class serves it
     code, _, err = cluster.deploy()
@@ -299,7 +300,7 @@ def test_a_route_waits_for_the_ingress_address(cluster: Cluster, fake_cloudflare
 
 
 def test_a_route_to_an_ingress_no_class_can_serve_fails_at_once(cluster: Cluster,
-                                                                 fake_cloudflare: FakeCloudflare) -> None:
+                                                                 fake_cloudflare: FakeCloudflare) -> None:  # noqa: F811
     cloudflare_environ(cluster, fake_cloudflare)
     with_ingress(cluster, "nginx", routes=True)
     code, _, err = cluster.deploy("--timeout", "60s")

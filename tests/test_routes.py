@@ -546,3 +546,14 @@ def test_a_gateway_address_is_waited_for_and_routed_to(routed: Routed) -> None:
     routed.cf.reset_requests()
     code, _, err = routed.routes()         # the routes command reads the address from the cluster
     assert code == 0 and routed.cf.writes() == [], err
+
+
+def test_bad_route_settings_are_usage_errors_naming_what_to_fix(routed: Routed) -> None:
+    code, _, err = routed.routes(CLOUDFLARE_API_URL="api.cloudflare.com/client/v4")
+    assert code == 2 and "CLOUDFLARE_API_URL 'api.cloudflare.com/client/v4' is not an http(s) URL" in err
+    routed.project.config(ENVIRONMENTS.format(staging_extra=""))
+    code, _, err = routed.routes()
+    assert code == 2 and "the config has no routes.cloudflare section" in err
+    code, _, err = routed.routes("--pr", "3")
+    assert code == 2 and "--pr is only for preview environments" in err
+    assert routed.cf.requests == []
