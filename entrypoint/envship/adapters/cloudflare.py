@@ -128,10 +128,10 @@ class Zone:
 
 
 class Cloudflare:
-    def __init__(self, token: str, url: str = DEFAULT_URL) -> None:
+    def __init__(self, token: str, url: str = DEFAULT_URL, retries: int = 6, backoff: float = 0.5) -> None:
         self.url = url.rstrip("/")
         self.stats = Stats()
-        self.session = make_session(self.stats)
+        self.session = make_session(self.stats, retries, backoff)
         self.session.headers["Authorization"] = f"Bearer {token}"
         self._zones: dict[str, Zone] = {}
         self._verified = False
