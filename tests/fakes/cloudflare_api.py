@@ -123,7 +123,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -131,6 +130,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
+
+from .http import FakeHandler, FakeHTTPServer
 
 SPEC_PATH = Path("/work/shared/specs/cloudflare-api.json")
 PREFIX = "/client/v4"
@@ -436,71 +437,9 @@ def _coerce(value: str, schema: dict[str, Any]) -> Any:
 # HTTP plumbing
 # ------------------------------------------------------------------------------------------------
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-    def __init__(self, addr: tuple[str, int], fake: FakeCloudflare) -> None:
-        self.fake = fake
-        self.connections: set[socket.socket] = set()
-        self.conn_lock = threading.Lock()
-        super().__init__(addr, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return  # a client that went away: nothing to report
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "cloudflare"
-    sys_version = ""
-    timeout = 120
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.server.conn_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with contextlib.suppress(OSError):
-            super().finish()
-        with self.server.conn_lock:
-            self.server.connections.discard(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        self.server.fake._handle(self, "GET")
-
-    def do_POST(self) -> None:
-        self.server.fake._handle(self, "POST")
-
-    def do_PUT(self) -> None:
-        self.server.fake._handle(self, "PUT")
-
-    def do_PATCH(self) -> None:
-        self.server.fake._handle(self, "PATCH")
-
-    def do_DELETE(self) -> None:
-        self.server.fake._handle(self, "DELETE")
-
-    def read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+    timeout = 120  # idle keep-alive connections end after this
 
     def send(self, reply: _Reply) -> None:
         body = reply.payload if isinstance(reply.payload, bytes) else json.dumps(reply.payload).encode()
@@ -546,7 +485,7 @@ class FakeCloudflare:
         self._zones: dict[str, dict[str, Any]] = {}
         self._records: dict[str, dict[str, Any]] = {}
         self._tunnels: dict[str, dict[str, Any]] = {}
-        self._httpd = _HTTPServer((host, port), self)
+        self._httpd = FakeHTTPServer((host, port), self, _Handler)
         self.host, self.port = str(self._httpd.server_address[0]), int(self._httpd.server_address[1])
         self.url = f"http://{self.host}:{self.port}{PREFIX}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},

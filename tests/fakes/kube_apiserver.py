@@ -136,7 +136,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -145,6 +144,7 @@ import yaml
 
 from . import ssa
 from .controller import Controller, Timing
+from .http import FakeHandler, FakeHTTPServer
 from .objects import jcopy, meta, now_iso
 from .resources import AGGREGATED_V2, AGGREGATED_V2BETA1, Registry, ResourceType, openapi_v2_protobuf
 from .store import ApiError, Store, bad_request, expired
@@ -278,73 +278,9 @@ _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotF
             504: "Timeout"}
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-    def __init__(self, addr: tuple[str, int], fake: FakeKube) -> None:
-        self.fake = fake
-        self.connections: set[socket.socket] = set()
-        self.conn_lock = threading.Lock()
-        super().__init__(addr, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return  # a client that went away or failed the TLS handshake: nothing to report
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "envship-fake-kube-apiserver"
-    sys_version = ""
     timeout = 120  # idle keep-alive connections end after this
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Like Go's net/http (kube-apiserver): no Nagle, or headers and body written separately wait
-        # for the client's delayed ACK (~40 ms a request on Linux).
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.server.conn_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with contextlib.suppress(OSError):
-            super().finish()
-        with self.server.conn_lock:
-            self.server.connections.discard(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        self.server.fake._handle(self, "GET")
-
-    def do_POST(self) -> None:
-        self.server.fake._handle(self, "POST")
-
-    def do_PUT(self) -> None:
-        self.server.fake._handle(self, "PUT")
-
-    def do_PATCH(self) -> None:
-        self.server.fake._handle(self, "PATCH")
-
-    def do_DELETE(self) -> None:
-        self.server.fake._handle(self, "DELETE")
-
-    def read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
     def send(self, code: int, body: bytes, content_type: str = "application/json",
              headers: dict[str, str] | None = None) -> None:
@@ -392,7 +328,7 @@ class FakeKube:
         self._failure_lock = threading.Lock()
         self.faults: FaultMode | None = None
         self.aggregated_discovery = True   # False: answer /api and /apis as servers before 1.26 do
-        self._httpd = _HTTPServer((host, port), self)
+        self._httpd = FakeHTTPServer((host, port), self, _Handler)
         self.host, self.port = self._httpd.server_address[0], self._httpd.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
         self.ca_file: Path | None = None
