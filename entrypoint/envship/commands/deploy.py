@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 from ..adapters.console import Console
 from ..adapters.kube import Kube, credentials
 from ..engine.deploy import Deploy, DeploySettings
-from ..errors import UsageError
+from ..errors import EnvshipError, UsageError
 from . import render as render_command
 from . import routes as routes_command
+from .report import DeploymentReport
 
 if TYPE_CHECKING:
     from ..engine.routes import Routes
@@ -54,13 +55,25 @@ def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> in
     kube = Kube(connection)
     if routes is not None:
         routes.kube = kube   # the tunnel's lease lives in the cluster
+    report = DeploymentReport.for_rendering(rendering, console, environ)
+    deploy = Deploy(kube, rendering, rendering.app, opts.settings(lease), console, environ, routes)
+    report.start()
     try:
-        return Deploy(kube, rendering, rendering.app, opts.settings(lease), console, environ, routes).run()
+        code = deploy.run()
+    except EnvshipError as e:
+        deploy.outcome.ok, deploy.outcome.message = False, e.problems[0].message
+        raise
+    except KeyboardInterrupt:
+        deploy.outcome.ok, deploy.outcome.message = False, "cancelled"
+        raise
     finally:
+        report.finish(deploy.outcome)
+        report.close()
         report_throttling(kube, console)
         if routes is not None:
             report_cloudflare(routes, console)
         kube.close()
+    return code
 
 
 def report_cloudflare(routes: Routes, console: Console) -> None:

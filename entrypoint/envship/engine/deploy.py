@@ -4,6 +4,7 @@ back on failure. What the deploy may change and prune is its applyset's (core/ow
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from ..adapters import runtime
 from ..adapters.console import Console, fenced
 from ..adapters.kube import Kube, KubeError
 from ..core import health, ownership, plan
+from ..core.deployments import Outcome
 from ..core.health import Failure, HealthRules
 from ..core.naming import sanitize_label
 from ..core.ownership import key_of
@@ -56,6 +58,8 @@ class Deploy:
         self.lock: DeployLock | None = None
         self.routes = routes
         self.route_report = ""   # the route as the summary shows it
+        self.outcome = Outcome(ok=False, url=rendering.url)   # for GitHub's statuses, outputs and the summary
+        self.previous: DeployRecord | None = None
 
     @property
     def rollback_enabled(self) -> bool:
@@ -100,6 +104,7 @@ class Deploy:
                 return None   # a deploy is running, or there is none yet: the full way
             survey = self.session.survey(objects, read=(releases.result(), parent.result()))
         decision, previous = survey.decision, survey.previous
+        self.previous = previous
         if previous is None or decision.foreign or decision.prune or decision.adopted:
             return None
         if not self.session.parent_current(self.session.group_kinds(o.obj for o in decision.apply), survey.parent):
@@ -184,7 +189,7 @@ class Deploy:
 
     def deploy(self, objects: Sequence[RenderedObject]) -> int:
         survey = self.session.survey(objects)
-        previous = survey.previous
+        previous = self.previous = survey.previous
         self.check_ownership(survey)
         decision = survey.decision
         members = self.session.group_kinds(o.obj for o in decision.apply)
@@ -204,7 +209,9 @@ class Deploy:
                 raise self.apply_failure(result)
             rollout.expect(applied.values())
             with self.console.group("wait for the rollout"):
+                started = time.monotonic()
                 verdict = self.wait(rollout)
+                self.outcome.rollout_seconds = time.monotonic() - started
         finally:
             rollout.stop()
         self.stop_if_lock_lost("judging the rollout, pruning or recording anything")
@@ -373,6 +380,7 @@ class Deploy:
         message = f"{verdict.failed} is not healthy:{where} {failure.reason}: {failure.message}".strip()
         if failure.reason == "WatchFailed":
             message = f"the rollout could not be watched ({verdict.failed}): {failure.message}"
+        self.outcome.ok, self.outcome.message = False, f"{verdict.failed}: {failure.reason}"
         details = []
         if verdict.events:
             details += ["last events:", *(f"  {e}" for e in verdict.events)]
@@ -402,7 +410,10 @@ class Deploy:
         }.get(reason, "see the events above")
 
     def set_outputs(self, revision: int, changes: int) -> None:
-        outputs = {**self.rendering.outputs(), "revision": str(revision), "changes": str(changes)}
+        self.outcome.ok, self.outcome.revision, self.outcome.changes = True, revision, changes
+        self.outcome.previous_image = self.previous.image if self.previous else ""
+        outputs = {**self.rendering.outputs(), "revision": str(revision), "changes": str(changes),
+                   "previous-digest": self.previous.digest if self.previous else ""}
         for name, value in outputs.items():
             self.console.set_output(name, value)
 
@@ -417,7 +428,9 @@ class Deploy:
                           f"{result.count('configured')} configured, {result.count('unchanged')} unchanged, "
                           f"{len(pruned)} pruned")
         rows = [("environment", self.target.name), ("namespace", self.target.namespace),
-                ("image", release.image), ("revision", str(revision)),
+                ("image", release.image), ("digest", release.digest), ("git sha", release.git_sha or "-"),
+                ("revision", str(revision)), ("rollout", f"{self.outcome.rollout_seconds:.1f} s"),
+                ("previous", self.previous.image if self.previous else "-"),
                 ("objects", f"{result.count('created')} created, {result.count('configured')} configured, "
                             f"{result.count('unchanged')} unchanged"),
                 ("pruned", ", ".join(pruned) or "-"), ("url", url or "-")]

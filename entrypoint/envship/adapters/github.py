@@ -1,0 +1,115 @@
+"""GitHub REST through PyGithub: the only code that talks to GitHub (GITHUB_API_URL, so GHES and tests
+work). Retries as PyGithub's GithubRetry does (secondary rate limits honouring Retry-After, 5xx with
+back-off), bounded so that a GitHub outage costs a deploy seconds, not minutes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..core.deployments import DeploymentRequest, Prior
+from ..errors import OperationError
+
+if TYPE_CHECKING:
+    from github.Repository import Repository
+
+DEFAULT_URL = "https://api.github.com"
+TIMEOUT = 15
+PRIORS = 20   # earlier deployments looked at when retiring: the newest ones
+
+
+class GitHubError(OperationError):
+    """A GitHub request failed; `status` is the HTTP status (0 without an answer)."""
+
+    def __init__(self, message: str, hint: str = "", status: int = 0) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class GitHub:
+    def __init__(self, token: str, repository: str, url: str = DEFAULT_URL, retries: int = 3) -> None:
+        from github import Auth, Github, GithubRetry
+
+        self.repository = repository
+        self.client = Github(base_url=url.rstrip("/"), auth=Auth.Token(token), timeout=TIMEOUT, per_page=100,
+                             retry=GithubRetry(total=retries, backoff_factor=0.5, backoff_max=8,
+                                                       secondary_rate_wait=10))
+        self._repo: Repository | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], token: str = "") -> GitHub | None:
+        """None when the run has no token or no repository (a deploy from a laptop reports nowhere)."""
+        token = (token or environ.get("GITHUB_TOKEN", "")).strip()
+        repository = environ.get("GITHUB_REPOSITORY", "").strip()
+        if not token or "/" not in repository:
+            return None
+        return cls(token, repository, environ.get("GITHUB_API_URL", "") or DEFAULT_URL)
+
+    def close(self) -> None:
+        self.client.close()
+
+    @property
+    def repo(self) -> Repository:
+        if self._repo is None:
+            self._repo = self.client.get_repo(self.repository, lazy=True)
+        return self._repo
+
+    def create_deployment(self, request: DeploymentRequest) -> int:
+        def create() -> Any:
+            return self.repo.create_deployment(
+                ref=request.ref, task="deploy", auto_merge=request.auto_merge,
+                required_contexts=list(request.required_contexts), payload=request.payload,
+                environment=request.environment, description=request.description,
+                transient_environment=request.transient, production_environment=request.production)
+        return int(self.call("create a deployment", create).id)
+
+    def set_status(self, deployment_id: int, state: str, *, environment_url: str = "", log_url: str = "",
+                   description: str = "", auto_inactive: bool = True) -> None:
+        """POST .../deployments/{id}/statuses through PyGithub's requester: its Deployment.create_status
+        knows only the deprecated target_url, not log_url."""
+        body: dict[str, Any] = {"state": state, "auto_inactive": auto_inactive}
+        if environment_url:
+            body["environment_url"] = environment_url
+        if log_url:
+            body["log_url"] = log_url
+        if description:
+            body["description"] = description
+        url = f"{self.repo.url}/deployments/{deployment_id}/statuses"
+        self.call(f"set deployment {deployment_id} {state}",
+                  lambda: self.repo.requester.requestJsonAndCheck("POST", url, input=body))
+
+    def priors(self, environment: str) -> list[Prior]:
+        """The newest deployments of `environment` with their latest state."""
+        def read() -> list[Prior]:
+            found: list[Prior] = []
+            deployments: Any = self.repo.get_deployments(environment=environment)
+            for deployment in deployments[:PRIORS]:
+                latest = next(iter(deployment.get_statuses()[:1]), None)
+                found.append(Prior(int(deployment.id), str(latest.state) if latest else ""))
+            return found
+        return list(self.call(f"list the deployments of {environment}", read))
+
+    def call(self, what: str, action: Any) -> Any:
+        from github import GithubException
+
+        try:
+            return action()
+        except GithubException as e:
+            message = (e.data or {}).get("message", "") if isinstance(e.data, dict) else ""
+            raise GitHubError(f"GitHub refused to {what}: HTTP {e.status} {message}".strip(),
+                              _hint(e.status, e.headers or {}), e.status) from e
+        except OSError as e:   # requests' connection errors are OSErrors
+            raise GitHubError(f"GitHub could not be reached to {what}: {type(e).__name__}",
+                              "check GITHUB_API_URL and the network") from e
+
+
+def _hint(status: int, headers: Mapping[str, str]) -> str:
+    if status == 401:
+        return "the token is invalid or expired: check the action's input 'github-token'"
+    if status == 403 and headers.get("x-ratelimit-remaining") == "0":
+        return "GitHub's rate limit is exhausted for this token; it resets within the hour"
+    if status in (403, 404):
+        needed = headers.get("x-accepted-github-permissions", "")
+        return (f"the token lacks a permission ({needed}); " if needed else "the token lacks a permission; ") + \
+            "give the job 'permissions: deployments: write' (and 'pull-requests: write' for previews)"
+    return "GitHub had a problem; the deploy itself is not affected"
