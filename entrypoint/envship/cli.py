@@ -70,6 +70,17 @@ examples:
   envship build --builder docker --platform linux/amd64,linux/arm64 \\
       --cache-from type=gha --cache-to type=gha,mode=max"""
 
+PROMOTE_HELP = """\
+Deploy to the target environment exactly the digest that runs in the source, with the target's variables
+and secrets: the usual manual promotion (workflow_dispatch) from staging to production. The digest is
+read from the source's cluster (its last release record) and checked there: its workloads still run the
+recorded image, are healthy, and their pods' imageID is the recorded digest; the target's promote-from
+must name the source. The target's release and GitHub deployment record where the digest came from
+(environment, revision, commit), and the deployment's ref is the commit the digest was built from.
+
+exit codes: 0 promoted, 1 the deploy failed (rolled back), 2 refused (unhealthy or drifted source, not
+the --expect-digest, not the target's promote-from): nothing changed"""
+
 ROUTES_HELP = """\
 Apply (or with --delete remove) an environment's Cloudflare route alone, to re-point its host without a
 redeploy; deploy runs the same code after a healthy rollout. dns mode: one proxied record per host (A/AAAA
@@ -169,6 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
         "resolve", help="print REPO@sha256:D for REPO:TAG, from the registry", description=RESOLVE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     resolve.add_argument("reference", metavar="REPO:TAG", help="the image to resolve, e.g. ghcr.io/acme/hello:main")
+
+    promote = commands.add_parser(
+        "promote", help="deploy to one environment the digest that runs, healthy, in another",
+        description=PROMOTE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_option(promote)
+    promote.add_argument("--from", dest="source", required=True, metavar="E",
+                         help="the environment whose running digest is promoted (the target's promote-from)")
+    promote.add_argument("--to", dest="target", required=True, metavar="E", help="the environment to deploy to")
+    promote.add_argument("--expect-digest", metavar="sha256:D",
+                         help="refuse unless the source runs exactly this digest")
+    promote.add_argument("--set", dest="values", action="append", default=[], metavar="K=V",
+                         help="a non-secret variable of the target, over the config's env (repeatable)")
+    promote.add_argument("--secret", dest="secrets", action="append", default=[], metavar="K[=V]",
+                         help="a secret variable of the target; K alone reads it from the environment (repeatable)")
+    add_table_options(promote, "promote")
 
     routes = commands.add_parser(
         "routes", help="apply (or remove) an environment's Cloudflare route alone, owned records only",
@@ -413,6 +439,15 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
             platforms=tuple(p for item in args.platforms for p in item.split(",") if p),
             build_args=parse_build_args(args.build_args))
         return build.run(build_opts, console, environ)
+    if args.command == "promote":
+        from .commands import options, promote
+
+        secrets = parse_secrets(args.secrets, environ)
+        console.mask(secrets.values())
+        return promote.run(promote.PromoteOptions(
+            config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, source=args.source,
+            target=args.target, expect_digest=args.expect_digest, values=parse_values(args.values), secrets=secrets,
+            settings=options.from_cli("promote", args)), console, environ)
     if args.command == "routes":
         from .commands import routes as routes_command
 

@@ -26,6 +26,7 @@ class RenderOptions:
     output_dir: str | None = None
     show_secrets: bool = False
     allow_tag: bool = False  # a tag for a protected environment (resolved through the registry)
+    promoted_from: Mapping[str, str] = field(default_factory=dict)  # promote: where the digest came from
 
 
 def pick_environment(config: Config, name: str) -> Environment:
@@ -58,7 +59,7 @@ def build_rendering(opts: RenderOptions, environ: Mapping[str, str], console: Co
         log.info(f"resolved {opts.image} to {pinned.digest}")
     release = Release(image=pinned.image, digest=pinned.digest, git_sha=runtime.git_sha(environ),
                       run_url=runtime.run_url(environ), time=runtime.release_time(environ),
-                      image_tag=pinned.resolved_from_tag or "")
+                      image_tag=pinned.resolved_from_tag or "", promoted_from=dict(opts.promoted_from))
     inputs = Inputs(config, environment, release, pr, opts.values, opts.secrets)
     docs = files.read_manifests(config)
     rendering = render(docs, inputs, target)

@@ -28,8 +28,7 @@ class DeploymentReport:
         self.deployment_id: int | None = None
 
     @classmethod
-    def for_rendering(cls, rendering: Rendering, console: Console, environ: Mapping[str, str],
-                      promoted_from: Mapping[str, str] | None = None) -> DeploymentReport:
+    def for_rendering(cls, rendering: Rendering, console: Console, environ: Mapping[str, str]) -> DeploymentReport:
         from ..adapters.github import GitHub
 
         token = environ.get("GITHUB_TOKEN", "") or runtime.read_input(environ, "github-token")
@@ -41,7 +40,7 @@ class DeploymentReport:
             request = deployments.deployment_request(
                 app=rendering.app, environment=target.name, namespace=target.namespace, pr=target.pr,
                 protected=target.environment.protected, image=release.image, digest=release.digest,
-                git_sha=release.git_sha, run_url=release.run_url, promoted_from=promoted_from)
+                git_sha=release.git_sha, run_url=release.run_url, promoted_from=release.promoted_from)
         elif github is not None:
             console.info("note: no GitHub deployment: GITHUB_SHA is not set")
         return cls(github if request else None, request, console, runtime.run_url(environ))

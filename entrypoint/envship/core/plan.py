@@ -133,6 +133,7 @@ class DeployRecord:
     time: str
     objects: list[dict[str, Any]] = field(default_factory=list)
     applyset: str = ""  # the applyset id; empty in records written before ApplySets
+    promoted_from: dict[str, str] = field(default_factory=dict)  # the source environment, revision, commit
 
     def encode(self) -> str:
         raw = json.dumps(self.__dict__, separators=(",", ":"), sort_keys=True).encode()

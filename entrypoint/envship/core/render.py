@@ -36,10 +36,13 @@ class Release:
     run_url: str = ""
     time: str = ""      # RFC 3339, UTC
     image_tag: str = ""  # the tag --image named, when it was resolved to the digest through the registry
+    promoted_from: Mapping[str, str] = field(default_factory=dict)  # environment, revision, git_sha, run_url
 
     def annotations(self) -> dict[str, str]:
+        origin = self.promoted_from
         values = {"digest": self.digest, "image-tag": self.image_tag, "git-sha": self.git_sha,
-                  "run-url": self.run_url, "deployed-at": self.time}
+                  "run-url": self.run_url, "deployed-at": self.time,
+                  "promoted-from": f"{origin['environment']} revision {origin.get('revision', '?')}" if origin else ""}
         return {ANNOTATION_PREFIX + k: v for k, v in values.items() if v}
 
 

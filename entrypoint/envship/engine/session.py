@@ -382,7 +382,8 @@ class Session:
         salt = plan.record_salt(self.applyset)
         return DeployRecord(revision, release.image, release.digest, release.git_sha, release.run_url,
                              release.time,
-                             [plan.without_secret_values(o, salt) for o in objects], self.applyset.id)
+                             [plan.without_secret_values(o, salt) for o in objects], self.applyset.id,
+                             dict(release.promoted_from))
 
 
 def _outcome(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str:
