@@ -138,3 +138,19 @@ def test_only_the_targets_promote_from_feeds_it(promoter: Promoter) -> None:
     assert code == 2 and "cannot promote 'qa' to itself" in err
     assert promoter.run("promote", "--from", "qa", "--to", "staging", "--skip-image-check")[0] == 0  # no promote-from
     assert promoter.image("hello-staging") == IMAGE_A
+
+
+def test_the_action_promotes_with_the_targets_secrets(promoter: Promoter) -> None:
+    assert promoter.deploy("staging", IMAGE_A)[0] == 0
+    inputs = {"COMMAND": "promote", "FROM": "staging", "ENVIRONMENT": "production", "EXPECT-DIGEST": DIGEST_A,
+              "SECRETS": "API_KEY=prod-key-5e1f9", "ENV": "", "CONFIG": "envship.yaml", "SKIP-IMAGE-CHECK": "true",
+              "TIMEOUT": "20s", "ROLLBACK": "true", "LOCK-TIMEOUT": "1m", "CRASHLOOP-RESTARTS": "1",
+              "ALLOW-MASS-PRUNE": "false"}
+    code, out, err = promoter.run("action", GITHUB_ACTIONS="true", **{f"INPUT_{k}": v for k, v in inputs.items()})
+    assert code == 0, out + err
+    assert promoter.image("hello-prod") == IMAGE_A
+    log = [line for line in (out + err).splitlines() if not line.startswith("::add-mask::")]
+    assert not any("prod-key-5e1f9" in line for line in log)
+    inputs["FROM"] = "qa"
+    code, out, err = promoter.run("action", GITHUB_ACTIONS="true", **{f"INPUT_{k}": v for k, v in inputs.items()})
+    assert code == 2 and "takes promotions only from 'staging'" in out + err

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .render import RenderOptions
 
 # only what is implemented is advertised (action.yml lists the same)
-COMMANDS = ("render", "plan", "deploy", "build", "resolve", "routes")
+COMMANDS = ("render", "plan", "deploy", "build", "resolve", "routes", "promote")
 DEFAULT_CONFIG = "envship.yaml"
 
 
@@ -34,6 +34,8 @@ def run(console: Console, environ: Mapping[str, str]) -> int:
         return run_build(console, environ)
     if command == "routes":
         return run_routes(console, environ)
+    if command == "promote":
+        return run_promote(console, environ, secrets)
     if command == "resolve":
         from . import resolve
 
@@ -65,6 +67,19 @@ def run_deploy(command: str, render_opts: RenderOptions, console: Console, envir
     if command == "plan":
         return plan.run(opts, console, environ)
     return deploy.run(opts, console, environ)
+
+
+def run_promote(console: Console, environ: Mapping[str, str], secrets: Mapping[str, str]) -> int:
+    from . import promote
+
+    values = parse_assignments(read_input(environ, "env"), "input 'env'")
+    warn_empty_values(console, values)
+    return promote.run(promote.PromoteOptions(
+        config=read_input(environ, "config") or DEFAULT_CONFIG,
+        source=required(environ, "from", "the environment whose running digest to promote, e.g. staging"),
+        target=required(environ, "environment", "the environment to promote to, e.g. production"),
+        expect_digest=read_input(environ, "expect-digest") or None, values=values, secrets=secrets,
+        settings=options.from_action("promote", environ, read_input)), console, environ)
 
 
 def run_routes(console: Console, environ: Mapping[str, str]) -> int:
