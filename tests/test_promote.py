@@ -154,3 +154,29 @@ def test_the_action_promotes_with_the_targets_secrets(promoter: Promoter) -> Non
     inputs["FROM"] = "qa"
     code, out, err = promoter.run("action", GITHUB_ACTIONS="true", **{f"INPUT_{k}": v for k, v in inputs.items()})
     assert code == 2 and "takes promotions only from 'staging'" in out + err
+
+
+def test_status_shows_what_runs_where(promoter: Promoter) -> None:
+    import json
+
+    assert promoter.deploy("staging", IMAGE_A, GITHUB_SHA="a" * 40)[0] == 0
+    assert promoter.promote()[0] == 0
+    code, out, err = promoter.run("status")
+    assert code == 0, err
+    header, *rows = out.splitlines()
+    assert header.split()[:3] == ["environment", "namespace", "revision"]
+    by_env = {r.split()[0]: r for r in rows}
+    assert "healthy" in by_env["staging"] and DIGEST_A[:19] in by_env["staging"]
+    assert "staging r1" in by_env["production"] and "a" * 12 in by_env["production"]
+    assert "no release" in by_env["qa"]
+    code, out, _ = promoter.run("status", "--env", "production", "--output", "json")
+    [row] = json.loads(out)
+    assert (row["digest"], row["commit"], row["health"], row["promoted_from"]) == (
+        DIGEST_A, "a" * 40, "healthy", "staging r1")
+    promoter.kube.set_scenario("neverready", namespace="hello-staging")
+    promoter.kube.wait_for(lambda: not promoter.kube.get("deployments", "hello-staging", "web")["status"].get(
+        "readyReplicas"), timeout=10)
+    code, out, _ = promoter.run("status", "--env", "staging", "--output", "json")
+    assert json.loads(out)[0]["health"].startswith("unhealthy: Deployment/web is not healthy")
+    code, _, err = promoter.run("status", "--output", "yaml")
+    assert code == 2 and "--output must be table or json" in err

@@ -196,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a secret variable of the target; K alone reads it from the environment (repeatable)")
     add_table_options(promote, "promote")
 
+    status = commands.add_parser(
+        "status", help="which digest runs where, from which commit, healthy or not",
+        description="Per environment (previews aside): the running release read from its cluster (revision, "
+                    "digest, commit, where it was promoted from), whether it is healthy (its workloads run the "
+                    "recorded image, ready, and their pods the recorded digest), its URL, and GitHub's latest "
+                    "deployment of it when GITHUB_TOKEN and GITHUB_REPOSITORY are set. Exit 1 when an "
+                    "environment could not be read.", formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_option(status)
+    status.add_argument("--env", metavar="E", help="one environment (default: all but previews)")
+    status.add_argument("--output", default="table", metavar="table|json", help="table (default) or json")
+
     routes = commands.add_parser(
         "routes", help="apply (or remove) an environment's Cloudflare route alone, owned records only",
         description=ROUTES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -448,6 +459,11 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
             config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, source=args.source,
             target=args.target, expect_digest=args.expect_digest, values=parse_values(args.values), secrets=secrets,
             settings=options.from_cli("promote", args)), console, environ)
+    if args.command == "status":
+        from .commands import status as status_command
+
+        return status_command.run(args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, args.env,
+                                  args.output, console, environ)
     if args.command == "routes":
         from .commands import routes as routes_command
 

@@ -89,6 +89,20 @@ class GitHub:
             return found
         return list(self.call(f"list the deployments of {environment}", read))
 
+    def latest(self, environment: str) -> dict[str, Any] | None:
+        """The newest deployment of `environment`: id, payload, and its latest status's state."""
+        def read() -> dict[str, Any] | None:
+            deployments: Any = self.repo.get_deployments(environment=environment)
+            newest = next(iter(deployments[:1]), None)
+            if newest is None:
+                return None
+            status = next(iter(newest.get_statuses()[:1]), None)
+            payload = newest.payload if isinstance(newest.payload, dict) else {}
+            return {"id": int(newest.id), "payload": payload, "state": str(status.state) if status else "none",
+                    "sha": str(newest.sha)}
+        result: dict[str, Any] | None = self.call(f"read the deployments of {environment}", read)
+        return result
+
     def call(self, what: str, action: Any) -> Any:
         from github import GithubException
 
