@@ -178,7 +178,8 @@ def example_workflows() -> list[Path]:
 def test_example_workflows_are_valid_workflows() -> None:
     workflows = example_workflows()
     names = {w.relative_to(EXAMPLES).as_posix() for w in workflows}
-    assert {"hello/.github/workflows/build-deploy.yml", "hello/.github/workflows/preview.yml"} <= names
+    assert {"hello/.github/workflows/build-deploy.yml", "hello/.github/workflows/preview.yml",
+            "hello/.github/workflows/promote.yml"} <= names
     proc = check_jsonschema("vendor.github-workflows", workflows)
     assert proc.returncode == 0, explain(proc)
 
@@ -193,7 +194,10 @@ def test_example_workflows_use_the_action_as_documented() -> None:
         assert uses, f"{workflow.name} does not use envship"
         for step in uses:
             assert set(step["with"]) <= set(action["inputs"]), f"{workflow.name}: unknown inputs"
-            assert "needs.build.outputs.image" in step["with"]["image"]
+            if step["with"]["command"] == "promote":   # promote reads the digest from the source's cluster
+                assert "image" not in step["with"]
+            else:
+                assert "needs.build.outputs.image" in step["with"]["image"]
         for job in doc["jobs"].values():
             if "image" in job.get("outputs", {}):
                 assert "@${{ steps.build.outputs.digest }}" in job["outputs"]["image"]
