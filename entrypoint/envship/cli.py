@@ -196,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a secret variable of the target; K alone reads it from the environment (repeatable)")
     add_table_options(promote, "promote")
 
+    teardown = commands.add_parser(
+        "teardown", help="remove an environment's objects, route and (if envship created it) namespace",
+        description="Remove a deploy target, a preview usually: its Cloudflare route first, then the members "
+                    "of its ApplySet (each by uid), its release records and inventory, and its namespace when "
+                    "envship created it. Objects of anyone else are left alone. Refused (exit 2) for protected "
+                    "environments. Re-runnable: a teardown cut short is finished by running it again.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_option(teardown)
+    teardown.add_argument("--env", required=True, metavar="E", help="environment name from the config")
+    teardown.add_argument("--pr", type=pr_number, metavar="N", help="pull request number (preview environments)")
+
     status = commands.add_parser(
         "status", help="which digest runs where, from which commit, healthy or not",
         description="Per environment (previews aside): the running release read from its cluster (revision, "
@@ -459,6 +470,12 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
             config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, source=args.source,
             target=args.target, expect_digest=args.expect_digest, values=parse_values(args.values), secrets=secrets,
             settings=options.from_cli("promote", args)), console, environ)
+    if args.command == "teardown":
+        from .commands import teardown as teardown_command
+
+        return teardown_command.run(teardown_command.TeardownOptions(
+            config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, env=args.env, pr=args.pr),
+            console, environ)
     if args.command == "status":
         from .commands import status as status_command
 
