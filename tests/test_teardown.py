@@ -78,7 +78,7 @@ def test_a_preview_goes_entirely_and_its_neighbour_stays(env: Env) -> None:
     env.cf.add_record("example.com", "A", "docs.example.com", "198.51.100.3")
     code, _, err = env.run("teardown", "--env", "preview", "--pr", "1")
     assert code == 0, err
-    assert "tore down preview (hello-pr-1): 2 object(s) deleted, namespace deleted, route removed" in err
+    assert "tore down preview (hello-pr-1): 4 object(s) deleted, namespace deleted, route removed" in err
     namespace = env.kube.get("namespaces", None, "hello-pr-1")
     assert namespace is None or namespace["status"]["phase"] == "Terminating"
     assert env.kube.get("deployments", "hello-pr-2", "web") is not None

@@ -72,6 +72,8 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",)),
     _rt("", "v1", "Event", "events", short=("ev",)),
     _rt("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",), sub=("status",)),
+    _rt("", "v1", "ResourceQuota", "resourcequotas", short=("quota",), sub=("status",)),
+    _rt("", "v1", "LimitRange", "limitranges", short=("limits",)),
     _rt("apps", "v1", "Deployment", "deployments", short=("deploy",), all_=True, sub=("status", "scale"),
         generation=True),
     _rt("apps", "v1", "StatefulSet", "statefulsets", short=("sts",), all_=True, sub=("status", "scale"),

@@ -426,6 +426,8 @@ class _Renderer:
             data = {k: base64.b64encode(v.encode()).decode() for k, v in sorted(secrets.items())}
             out.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "immutable": True,
                         "metadata": {"name": self.secret, "namespace": namespace}, "data": data})
+        if self.target.environment.preview:
+            out += preview_limits(namespace, {o.kind for o in rendered})
         for obj in out:
             self.stamp(obj)
         return [RenderedObject(obj) for obj in out]
@@ -459,3 +461,25 @@ class _Renderer:
 
     def problem(self, doc: YamlDoc, path: Path, message: str, hint: str = "") -> None:
         self.problems.append(Problem(message, doc.at(path), hint))
+
+
+PREVIEW_QUOTA = {"pods": "20", "requests.cpu": "2", "requests.memory": "4Gi", "limits.cpu": "4",
+                 "limits.memory": "8Gi", "services.loadbalancers": "0", "persistentvolumeclaims": "5"}
+PREVIEW_CONTAINER_DEFAULTS = {"default": {"cpu": "500m", "memory": "512Mi"},
+                              "defaultRequest": {"cpu": "50m", "memory": "64Mi"}}
+
+
+def preview_limits(namespace: str, rendered_kinds: set[str]) -> list[dict[str, Any]]:
+    """A preview runs pull request code: its namespace gets a ResourceQuota and container defaults (a
+    LimitRange), unless the manifests bring their own. With a quota on cpu and memory, every container
+    needs requests and limits; the LimitRange fills them in for containers that set none."""
+    found: list[dict[str, Any]] = []
+    if "ResourceQuota" not in rendered_kinds:
+        found.append({"apiVersion": "v1", "kind": "ResourceQuota",
+                      "metadata": {"name": "envship-preview", "namespace": namespace},
+                      "spec": {"hard": dict(PREVIEW_QUOTA)}})
+    if "LimitRange" not in rendered_kinds:
+        found.append({"apiVersion": "v1", "kind": "LimitRange",
+                      "metadata": {"name": "envship-preview", "namespace": namespace},
+                      "spec": {"limits": [{"type": "Container", **PREVIEW_CONTAINER_DEFAULTS}]}})
+    return found
