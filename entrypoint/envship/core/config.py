@@ -22,7 +22,7 @@ from .yamlsrc import Path, YamlDoc, YamlSyntaxError, parse_documents
 TOP_KEYS = ("app", "image", "manifests", "env", "environments", "routes")
 ENV_KEYS = (
     "cluster", "context", "namespace", "host", "env", "promote-from", "protected",
-    "preview", "ttl", "max", "adopt", "create-namespace", "endpoint", "routes",
+    "preview", "ttl", "max", "adopt", "create-namespace", "endpoint", "routes", "require-label",
 )
 GKE_ENDPOINTS = ("public", "private", "dns")
 ROUTE_KEYS = ("cloudflare", "smoke-check")
@@ -93,6 +93,7 @@ class Environment:
     create_namespace: bool = False
     endpoint: str = "public"  # which GKE control-plane endpoint: public, private or dns
     routes: bool = True       # false: no Cloudflare route for this environment (a local cluster, say)
+    require_label: str = ""   # previews: only pull requests with this label get one
     location: Location | None = None
 
 
@@ -402,12 +403,20 @@ class _Validator:
         own_env = self.env_map(body, path)
         self.builtin_references(name, own_env, path, host is not None, preview)
         endpoint = self.endpoint(body, path, cluster)
+        require_label = self.typed(body, path, "require-label", str, "a label name") or ""
+        if "require-label" in body and not preview:
+            self.problem(path + ("require-label",), "'require-label' only applies to preview environments",
+                         "add 'preview: true' to this environment, or remove it", key=True)
+        elif require_label and (len(require_label) > 50 or not require_label.strip()):
+            self.problem(path + ("require-label",), f"require-label '{require_label}' is not a GitHub label name",
+                         "use the label's name as shown on the pull request, at most 50 characters")
         routed = body.get("routes", True) is not False
         if "routes" in body and not isinstance(body["routes"], bool):
             self.problem(path + ("routes",), "'routes' of an environment must be false (no route) or left out",
                          "write 'routes: false' for an environment Cloudflare does not serve, e.g. a local cluster")
         return Environment(
-            name=name, endpoint=endpoint, routes=routed, namespace=namespace or "", cluster=cluster, context=context,
+            name=name, endpoint=endpoint, routes=routed, require_label=require_label, namespace=namespace or "",
+            cluster=cluster, context=context,
             host=host,
             env=own_env, promote_from=promote_from, protected=protected, preview=preview,
             ttl=ttl, max=max_count, adopt=flag("adopt"), create_namespace=bool(create_ns),
