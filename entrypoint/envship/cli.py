@@ -196,6 +196,38 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a secret variable of the target; K alone reads it from the environment (repeatable)")
     add_table_options(promote, "promote")
 
+    preview = commands.add_parser(
+        "preview", help="deploy, update or tear down a pull request's preview (from its pull_request event)",
+        description="Read the pull_request event (--event, default $GITHUB_EVENT_PATH): opened, reopened and "
+                    "synchronize (and labeled, with require-label) deploy or update the pull request's preview "
+                    "environment; closed (and unlabeled) tear it down (route, objects, the namespace envship "
+                    "created, GitHub deployments inactive, the GitHub environment preview/pr-N deleted when the "
+                    "token may). One sticky comment on the pull request says where and in which state. Pull "
+                    "requests from forks get no preview unless --allow-forks; 'max' is enforced.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_option(preview)
+    preview.add_argument("--image", required=True, metavar="REPO@sha256:D", help="the pull request's image")
+    preview.add_argument("--event", metavar="PATH", help="the pull_request event (default: $GITHUB_EVENT_PATH)")
+    preview.add_argument("--allow-forks", action="store_true",
+                         help="give pull requests from forks a preview too (their code runs with your credentials)")
+    preview.add_argument("--env", metavar="E", help="the preview environment, when the config has several")
+    preview.add_argument("--set", dest="values", action="append", default=[], metavar="K=V",
+                         help="a non-secret variable (repeatable)")
+    preview.add_argument("--secret", dest="secrets", action="append", default=[], metavar="K[=V]",
+                         help="a secret variable; K alone reads it from the environment (repeatable)")
+    add_table_options(preview, "preview")
+
+    gc = commands.add_parser(
+        "gc", help="remove previews of closed pull requests and idle ones (for a schedule)",
+        description="Find the previews on each preview environment's cluster (the namespaces envship created "
+                    "for them, this repository's only) and remove those whose pull request is closed or gone, or "
+                    "that had no deploy for longer than the environment's ttl: route, objects, namespace, GitHub "
+                    "deployments and environment, with a last word in the sticky comment.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_option(gc)
+    gc.add_argument("--env", metavar="E", help="one preview environment (default: all)")
+    gc.add_argument("--dry-run", action="store_true", help="list what would go and why; change nothing")
+
     teardown = commands.add_parser(
         "teardown", help="remove an environment's objects, route and (if envship created it) namespace",
         description="Remove a deploy target, a preview usually: its Cloudflare route first, then the members "
@@ -470,6 +502,21 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
             config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, source=args.source,
             target=args.target, expect_digest=args.expect_digest, values=parse_values(args.values), secrets=secrets,
             settings=options.from_cli("promote", args)), console, environ)
+    if args.command == "preview":
+        from .commands import options
+        from .commands import preview as preview_command
+
+        secrets = parse_secrets(args.secrets, environ)
+        console.mask(secrets.values())
+        return preview_command.run(preview_command.PreviewOptions(
+            config=args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, image=args.image,
+            event=args.event or "", allow_forks=args.allow_forks, env=args.env, values=parse_values(args.values),
+            secrets=secrets, settings=options.from_cli("preview", args)), console, environ)
+    if args.command == "gc":
+        from .commands import preview as preview_command
+
+        return preview_command.gc(args.config or environ.get("ENVSHIP_CONFIG") or DEFAULT_CONFIG, args.env,
+                                  args.dry_run, console, environ)
     if args.command == "teardown":
         from .commands import teardown as teardown_command
 

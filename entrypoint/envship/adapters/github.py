@@ -31,9 +31,12 @@ class GitHub:
         from github import Auth, Github, GithubRetry
 
         self.repository = repository
+        # lazy: objects are fetched when read, so posting to a deployment or a pull request costs no GET;
+        # a few writes per run, spaced a little (GitHub asks to space content-creating requests)
         self.client = Github(base_url=url.rstrip("/"), auth=Auth.Token(token), timeout=TIMEOUT, per_page=100,
                              retry=GithubRetry(total=retries, backoff_factor=0.5, backoff_max=8,
-                                                       secondary_rate_wait=10))
+                                               secondary_rate_wait=10),
+                             lazy=True, seconds_between_requests=None, seconds_between_writes=0.2)
         self._repo: Repository | None = None
 
     @classmethod
@@ -102,6 +105,56 @@ class GitHub:
                     "sha": str(newest.sha)}
         result: dict[str, Any] | None = self.call(f"read the deployments of {environment}", read)
         return result
+
+    # -- previews ---------------------------------------------------------------------------------------
+    def pull(self, number: int) -> dict[str, Any] | None:
+        """state, head sha, updated_at of a pull request; None when it does not exist."""
+        from github import UnknownObjectException
+
+        def read() -> dict[str, Any] | None:
+            try:
+                pull = self.repo.get_pull(number)
+                return {"state": str(pull.state), "head_sha": str(pull.head.sha), "updated_at": pull.updated_at}
+            except UnknownObjectException:
+                return None
+        result: dict[str, Any] | None = self.call(f"read pull request #{number}", read)
+        return result
+
+    def comments(self, number: int) -> list[dict[str, Any]]:
+        """The pull request's comments: id, body and author login."""
+        def read() -> list[dict[str, Any]]:
+            return [{"id": int(c.id), "body": str(c.body or ""), "login": str(c.user.login if c.user else "")}
+                    for c in self.repo.get_issue(number).get_comments()]
+        return list(self.call(f"read the comments of #{number}", read))
+
+    def create_comment(self, number: int, body: str) -> int:
+        return int(self.call(f"comment on #{number}", lambda: self.repo.get_issue(number).create_comment(body)).id)
+
+    def update_comment(self, comment_id: int, body: str) -> None:
+        url = f"{self.repo.url}/issues/comments/{comment_id}"
+        self.call(f"edit comment {comment_id}",
+                  lambda: self.repo.requester.requestJsonAndCheck("PATCH", url, input={"body": body}))
+
+    def retire(self, environment: str) -> int:
+        """Mark every active deployment of `environment` inactive; how many were."""
+        priors = self.priors(environment)
+        active = [p.id for p in priors if p.state in ("success", "in_progress", "queued", "pending")]
+        for deployment_id in active:
+            self.set_status(deployment_id, "inactive", description="envship: environment removed",
+                            auto_inactive=False)
+        return len(active)
+
+    def delete_environment(self, name: str) -> bool:
+        """Delete a GitHub environment; False when the token may not (administration: write)."""
+        try:
+            self.call(f"delete the environment {name}", lambda: self.repo.delete_environment(name))
+        except GitHubError as e:
+            if e.status == 404:
+                return True
+            if e.status == 403:
+                return False
+            raise
+        return True
 
     def call(self, what: str, action: Any) -> Any:
         from github import GithubException

@@ -32,24 +32,27 @@ class Option:
         return self.name if self.action_input is None else self.action_input
 
 
+ROLLOUT = ("deploy", "promote", "preview")    # the commands that roll a release out
+CHANGING = ("plan", *ROLLOUT)                 # ... and plan, which shows what they would change
+
 OPTIONS: tuple[Option, ...] = (
     Option("allow-tag", ("render", "plan", "deploy"), "flag",
            "accept --image REPO:TAG for a protected environment: the tag is resolved to the digest the registry "
            "serves now, and that digest is recorded (other environments accept a tag without this flag)"),
-    Option("skip-image-check", ("plan", "deploy", "promote"), "flag",
+    Option("skip-image-check", CHANGING, "flag",
            "do not check that the digest exists in the registry before touching the cluster (for registries "
            "only the cluster can reach)"),
-    Option("allow-mass-prune", ("plan", "deploy", "promote"), "flag",
+    Option("allow-mass-prune", CHANGING, "flag",
            "let a deploy prune more than half of the app's objects, every workload, or a Namespace envship "
            "created (otherwise it stops before changing anything)"),
-    Option("timeout", ("deploy", "promote"), "duration", "how long the rollout may take before it counts as failed "
+    Option("timeout", ROLLOUT, "duration", "how long the rollout may take before it counts as failed "
            "(default 10m, at most 24h)", "10m", "DURATION"),
-    Option("no-rollback", ("deploy", "promote"), "flag", "leave a failed release in place instead of re-applying the "
+    Option("no-rollback", ROLLOUT, "flag", "leave a failed release in place instead of re-applying the "
            "previous healthy one (protected environments always roll back)", action_input="rollback",
            action_inverted=True),
-    Option("lock-timeout", ("deploy", "promote"), "duration", "how long to wait for another deploy of the same app and "
+    Option("lock-timeout", ROLLOUT, "duration", "how long to wait for another deploy of the same app and "
            "environment (default 10m, at most 24h)", "10m", "DURATION"),
-    Option("crashloop-restarts", ("deploy", "promote"), "count", "fail once a container in CrashLoopBackOff has "
+    Option("crashloop-restarts", ROLLOUT, "count", "fail once a container in CrashLoopBackOff has "
            "restarted N times (default 1: at the first back-off; raise it for containers that may crash once "
            "while dependencies start)", "1", "N"),
 )
