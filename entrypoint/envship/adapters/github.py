@@ -54,7 +54,7 @@ class GitHub:
     @property
     def repo(self) -> Repository:
         if self._repo is None:
-            self._repo = self.client.get_repo(self.repository, lazy=True)
+            self._repo = self.client.get_repo(self.repository)   # lazy (the client is): no GET
         return self._repo
 
     def create_deployment(self, request: DeploymentRequest) -> int:
