@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from .render import RenderOptions
 
 # only what is implemented is advertised (action.yml lists the same)
-COMMANDS = ("render", "plan", "deploy", "build", "resolve", "routes", "promote")
+COMMANDS = ("render", "plan", "deploy", "build", "resolve", "routes", "promote", "preview", "teardown", "gc",
+            "status")
 DEFAULT_CONFIG = "envship.yaml"
 
 
@@ -36,6 +37,8 @@ def run(console: Console, environ: Mapping[str, str]) -> int:
         return run_routes(console, environ)
     if command == "promote":
         return run_promote(console, environ, secrets)
+    if command in ("preview", "teardown", "gc", "status"):
+        return run_previews(command, console, environ, secrets)
     if command == "resolve":
         from . import resolve
 
@@ -82,20 +85,51 @@ def run_promote(console: Console, environ: Mapping[str, str], secrets: Mapping[s
         settings=options.from_action("promote", environ, read_input)), console, environ)
 
 
+def flag(environ: Mapping[str, str], name: str) -> bool:
+    text = read_input(environ, name).strip().lower() or "false"
+    if text not in ("true", "false"):
+        raise UsageError(f"input '{name}' must be true or false, not {text!r}",
+                         f"set 'with: {name}: true' or 'false', or leave it out")
+    return text == "true"
+
+
+def run_previews(command: str, console: Console, environ: Mapping[str, str], secrets: Mapping[str, str]) -> int:
+    config = read_input(environ, "config") or DEFAULT_CONFIG
+    if command == "preview":
+        from . import preview
+
+        values = parse_assignments(read_input(environ, "env"), "input 'env'")
+        warn_empty_values(console, values)
+        return preview.run(preview.PreviewOptions(
+            config=config, image=required(environ, "image", "the pull request's image, REPO@sha256:..."),
+            allow_forks=flag(environ, "allow-forks"), env=read_input(environ, "environment") or None,
+            values=values, secrets=secrets, settings=options.from_action("preview", environ, read_input)),
+            console, environ)
+    if command == "gc":
+        from . import preview
+
+        return preview.gc(config, read_input(environ, "environment") or None, flag(environ, "dry-run"), console,
+                          environ)
+    if command == "status":
+        from . import status
+
+        # (the `output` input is render's directory: the action prints the table)
+        return status.run(config, read_input(environ, "environment") or None, "table", console, environ)
+    from . import teardown
+
+    return teardown.run(teardown.TeardownOptions(
+        config, required(environ, "environment", "the environment to tear down, e.g. preview"),
+        explicit_pr(environ) or event_pr(environ)), console, environ)
+
+
 def run_routes(console: Console, environ: Mapping[str, str]) -> int:
     from . import routes
-
-    def flag(name: str) -> bool:
-        text = read_input(environ, name).strip().lower() or "false"
-        if text not in ("true", "false"):
-            raise UsageError(f"input '{name}' must be true or false, not {text!r}",
-                             f"set 'with: {name}: true' or 'false', or leave it out")
-        return text == "true"
 
     return routes.run(routes.RoutesOptions(
         config=read_input(environ, "config") or DEFAULT_CONFIG,
         env=required(environ, "environment", "the environment whose route to apply, e.g. staging"),
-        pr=explicit_pr(environ), event_pr=event_pr(environ), dry_run=flag("dry-run"), delete=flag("delete"),
+        pr=explicit_pr(environ), event_pr=event_pr(environ), dry_run=flag(environ, "dry-run"),
+        delete=flag(environ, "delete"),
     ), console, environ)
 
 
