@@ -179,7 +179,7 @@ def test_example_workflows_are_valid_workflows() -> None:
     workflows = example_workflows()
     names = {w.relative_to(EXAMPLES).as_posix() for w in workflows}
     assert {"hello/.github/workflows/build-deploy.yml", "hello/.github/workflows/preview.yml",
-            "hello/.github/workflows/promote.yml"} <= names
+            "hello/.github/workflows/promote.yml", "hello/.github/workflows/preview-gc.yml"} <= names
     proc = check_jsonschema("vendor.github-workflows", workflows)
     assert proc.returncode == 0, explain(proc)
 
@@ -194,7 +194,7 @@ def test_example_workflows_use_the_action_as_documented() -> None:
         assert uses, f"{workflow.name} does not use envship"
         for step in uses:
             assert set(step["with"]) <= set(action["inputs"]), f"{workflow.name}: unknown inputs"
-            if step["with"]["command"] == "promote":   # promote reads the digest from the source's cluster
+            if step["with"]["command"] in ("promote", "gc"):   # promote reads the digest from the source's cluster
                 assert "image" not in step["with"]
             else:
                 assert "needs.build.outputs.image" in step["with"]["image"]
@@ -205,9 +205,10 @@ def test_example_workflows_use_the_action_as_documented() -> None:
 
 def test_preview_workflow_skips_forks() -> None:
     doc = yaml.safe_load((HELLO / ".github/workflows/preview.yml").read_text())
-    assert set(doc[True]["pull_request"]["types"]) == {"opened", "synchronize", "reopened"}  # YAML 1.1: on -> True
-    for name, job in doc["jobs"].items():
-        assert job.get("if") == "github.event.pull_request.head.repo.full_name == github.repository", name
+    # YAML 1.1: on -> True; closed tears the preview down
+    assert set(doc[True]["pull_request"]["types"]) == {"opened", "synchronize", "reopened", "closed"}
+    for name, job in doc["jobs"].items():   # no job of a fork's pull request runs with the repository's secrets
+        assert "github.event.pull_request.head.repo.full_name == github.repository" in job.get("if", ""), name
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "requests from forks get no preview unless --allow-forks; 'max' is enforced.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_option(preview)
-    preview.add_argument("--image", required=True, metavar="REPO@sha256:D", help="the pull request's image")
+    preview.add_argument("--image", default="", metavar="REPO@sha256:D",
+                         help="the pull request's image (needed to deploy, not to tear down)")
     preview.add_argument("--event", metavar="PATH", help="the pull_request event (default: $GITHUB_EVENT_PATH)")
     preview.add_argument("--allow-forks", action="store_true",
                          help="give pull requests from forks a preview too (their code runs with your credentials)")

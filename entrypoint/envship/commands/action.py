@@ -101,7 +101,7 @@ def run_previews(command: str, console: Console, environ: Mapping[str, str], sec
         values = parse_assignments(read_input(environ, "env"), "input 'env'")
         warn_empty_values(console, values)
         return preview.run(preview.PreviewOptions(
-            config=config, image=required(environ, "image", "the pull request's image, REPO@sha256:..."),
+            config=config, image=read_input(environ, "image"),
             allow_forks=flag(environ, "allow-forks"), env=read_input(environ, "environment") or None,
             values=values, secrets=secrets, settings=options.from_action("preview", environ, read_input)),
             console, environ)

@@ -124,6 +124,9 @@ def github_for(console: Console, environ: Mapping[str, str]) -> GitHub | None:
 
 def deploy_preview(opts: PreviewOptions, config: Config, environment: Environment, event: rules.PullRequestEvent,
                    console: Console, environ: Mapping[str, str], comment: StickyComment) -> int:
+    if not opts.image:
+        raise UsageError(f"no image to deploy the preview of #{event.number} with",
+                         "pass {--image} REPO@sha256:D, the pull request's build (only a closing event needs none)")
     target = resolve_target(environment, event.number)
     if environment.max is not None:
         others = [p for p in previews_on_cluster(config, environment, environ, console) if p.pr != event.number]
