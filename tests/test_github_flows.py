@@ -265,3 +265,46 @@ def test_no_token_or_secret_in_anything_these_flows_print(flows: Flows, tmp_path
     flows.gh.down = False
     comments = json.dumps(flows.gh.comments(REPO, 1)) + json.dumps(flows.gh.deployments(REPO))
     assert secret not in comments and flows.cf.token not in comments
+
+
+def test_require_label_previews_only_labelled_pull_requests(flows: Flows) -> None:
+    labelled = CONFIG.replace("MAX", "3").replace("    ttl: 24h\n", "    ttl: 24h\n    require-label: preview\n")
+    flows.project.config(labelled)
+    flows.gh.add_pull(REPO, 7, SHA_1)
+    code, _, err = flows.preview(pull_request_event("opened", 7, SHA_1), IMAGE_A)
+    assert code == 0 and "has no 'preview' label (require-label)" in err, err
+    assert flows.kube.get("namespaces", None, "hello-pr-7") is None
+    code, _, err = flows.preview(pull_request_event("labeled", 7, SHA_1, label="preview"), IMAGE_A)
+    assert code == 0, err
+    assert flows.kube.get("deployments", "hello-pr-7", "web") is not None
+    code, _, err = flows.preview(pull_request_event("unlabeled", 7, SHA_1, label="preview"), "")
+    assert code == 0 and "the label 'preview' was removed" in err, err
+    namespace = flows.kube.get("namespaces", None, "hello-pr-7")
+    assert namespace is None or namespace["status"]["phase"] == "Terminating"
+
+
+def test_the_action_tears_a_preview_down_from_the_closed_event(flows: Flows) -> None:
+    flows.gh.add_pull(REPO, 4, SHA_1)
+    assert flows.preview(pull_request_event("opened", 4, SHA_1), IMAGE_A)[0] == 0
+    flows.gh.close_pull(REPO, 4)
+    event = write_event(flows.project.root, pull_request_event("closed", 4, SHA_1), "closed.json")
+    inputs = {"COMMAND": "preview", "IMAGE": "", "CONFIG": "envship.yaml", "ENV": "", "SECRETS": "",
+              "ALLOW-FORKS": "false", "GITHUB-TOKEN": flows.gh.token}
+    code, out, err = flows.run("action", GITHUB_ACTIONS="true", GITHUB_EVENT_NAME="pull_request",
+                               GITHUB_EVENT_PATH=str(event), GITHUB_TOKEN="",
+                               **{f"INPUT_{k}": v for k, v in inputs.items()})
+    assert code == 0, out + err
+    assert flows.kube.get("deployments", "hello-pr-4", "web") is None
+    assert "was removed" in flows.envship_comments(4)[0]["body"]
+    assert not any(flows.gh.token in line for line in (out + err).splitlines()
+                   if not line.startswith("::add-mask::"))
+
+
+def test_a_malformed_event_is_a_usage_error(flows: Flows) -> None:
+    path = flows.project.root / "bad.json"
+    path.write_text(json.dumps({"action": "opened", "pull_request": {"number": "1; rm -rf /"}}))
+    code, _, err = flows.run("preview", "--image", IMAGE_A, "--event", str(path))
+    assert code == 2 and "is not a pull_request event: 'number' is missing or not a pull request number" in err
+    path.write_text("{not json")
+    code, _, err = flows.run("preview", "--image", IMAGE_A, "--event", str(path))
+    assert code == 2 and "is not JSON" in err
