@@ -252,9 +252,9 @@ def test_event_fields_used_exist_in_githubs_webhook_schema() -> None:
 
 
 @pytest.mark.parametrize("inputs, message", [
-    ({"command": "teardown"},
-     "input 'command' is 'teardown', which this version does not support%0Ahint: use one of: render, plan, "
-     "deploy, build, resolve"),
+    ({"command": "undeploy"},
+     "input 'command' is 'undeploy', which this version does not support%0Ahint: use one of: render, plan, "
+     "deploy, build, resolve, routes, promote, preview, teardown, gc, status"),
     ({"environment": ""}, "input 'environment' is required"),
     ({"image": ""}, "input 'image' is required"),
     ({"environment": "prod"}, "unknown environment 'prod' (known: staging, production, preview)"),
