@@ -308,3 +308,15 @@ def test_a_malformed_event_is_a_usage_error(flows: Flows) -> None:
     path.write_text("{not json")
     code, _, err = flows.run("preview", "--image", IMAGE_A, "--event", str(path))
     assert code == 2 and "is not JSON" in err
+
+
+def test_without_administration_the_preview_environment_stays_with_a_note(flows: Flows) -> None:
+    flows.gh.add_pull(REPO, 8, SHA_1)
+    assert flows.preview(pull_request_event("opened", 8, SHA_1), IMAGE_A)[0] == 0
+    flows.gh.permissions.discard("administration:write")
+    code, _, err = flows.preview(pull_request_event("closed", 8, SHA_1), "")
+    assert code == 0, err
+    assert "preview/pr-8" in [e["name"] for e in flows.gh.environments(REPO)]
+    assert all(flows.states(d)[-1] == "inactive" for d in flows.deployments("preview/pr-8"))
+    body = flows.envship_comments(8)[0]["body"]
+    assert "was removed" in body and "needs a token with `administration: write`" in body
