@@ -112,7 +112,6 @@ import random
 import re
 import secrets
 import signal
-import socket
 import string
 import sys
 import threading
@@ -504,14 +503,7 @@ class FakeCloudflare:
         if self._stopped:
             return
         self._stopped = True
-        self._httpd.shutdown()
-        with self._httpd.conn_lock:
-            conns = list(self._httpd.connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._httpd.stop(self._thread)
 
     def __enter__(self) -> FakeCloudflare:
         return self

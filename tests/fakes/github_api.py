@@ -114,7 +114,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import copy
 import hashlib
 import json
@@ -122,7 +121,6 @@ import random
 import re
 import secrets
 import signal
-import socket
 import string
 import sys
 import threading
@@ -702,14 +700,7 @@ class FakeGitHub:
         if self._stopped:
             return
         self._stopped = True
-        self._httpd.shutdown()
-        with self._httpd.conn_lock:
-            conns = list(self._httpd.connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._httpd.stop(self._thread)
 
     def __enter__(self) -> FakeGitHub:
         return self

@@ -25,6 +25,18 @@ class FakeHTTPServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         return  # a client that went away or failed the TLS handshake: nothing to report
 
+    def stop(self, thread: threading.Thread) -> None:
+        """Stop serving and cut every open connection (kept-alive ones and watch streams), as a server
+        going away does; then wait for the serving thread."""
+        self.shutdown()
+        with self.conn_lock:
+            conns = list(self.connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self.server_close()
+        thread.join(timeout=5)
+
 
 class FakeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

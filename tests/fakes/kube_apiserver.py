@@ -390,14 +390,7 @@ class FakeKube:
             self.store.stopping = True
             self.store.cond.notify_all()
         self.controller.stop()
-        self._httpd.shutdown()
-        with self._httpd.conn_lock:
-            conns = list(self._httpd.connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._httpd.stop(self._thread)
         if self.tls_dir is not None:
             self._cleanup_tls()
 
