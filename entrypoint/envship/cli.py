@@ -190,10 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--to", dest="target", required=True, metavar="E", help="the environment to deploy to")
     promote.add_argument("--expect-digest", metavar="sha256:D",
                          help="refuse unless the source runs exactly this digest")
-    promote.add_argument("--set", dest="values", action="append", default=[], metavar="K=V",
-                         help="a non-secret variable of the target, over the config's env (repeatable)")
-    promote.add_argument("--secret", dest="secrets", action="append", default=[], metavar="K[=V]",
-                         help="a secret variable of the target; K alone reads it from the environment (repeatable)")
+    add_value_options(promote)
     add_table_options(promote, "promote")
 
     preview = commands.add_parser(
@@ -212,10 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--allow-forks", action="store_true",
                          help="give pull requests from forks a preview too (their code runs with your credentials)")
     preview.add_argument("--env", metavar="E", help="the preview environment, when the config has several")
-    preview.add_argument("--set", dest="values", action="append", default=[], metavar="K=V",
-                         help="a non-secret variable (repeatable)")
-    preview.add_argument("--secret", dest="secrets", action="append", default=[], metavar="K[=V]",
-                         help="a secret variable; K alone reads it from the environment (repeatable)")
+    add_value_options(preview)
     add_table_options(preview, "preview")
 
     gc = commands.add_parser(
@@ -282,6 +276,11 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", required=True, metavar="REPO@sha256:D",
                         help="the app image, pinned by digest (as printed by the build job)")
     parser.add_argument("--pr", type=pr_number, metavar="N", help="pull request number (preview environments)")
+    add_value_options(parser)
+
+
+def add_value_options(parser: argparse.ArgumentParser) -> None:
+    """The environment's values for this run: --set and --secret."""
     parser.add_argument("--set", dest="values", action="append", default=[], metavar="K=V",
                         help="a non-secret variable, over the config's env (repeatable)")
     parser.add_argument("--secret", dest="secrets", action="append", default=[], metavar="K[=V]",
