@@ -320,3 +320,21 @@ def test_without_administration_the_preview_environment_stays_with_a_note(flows:
     assert all(flows.states(d)[-1] == "inactive" for d in flows.deployments("preview/pr-8"))
     body = flows.envship_comments(8)[0]["body"]
     assert "was removed" in body and "needs a token with `administration: write`" in body
+
+
+def test_an_exhausted_rate_limit_is_a_warning_not_an_hour_of_waiting(flows: Flows) -> None:
+    import time
+
+    flows.gh.rate_limit_remaining = 0
+    started = time.monotonic()
+    code, _, err = flows.deploy("staging", IMAGE_A, SHA_1)
+    assert code == 0, err
+    assert "GitHub's rate limit is exhausted" in err and time.monotonic() - started < 30
+
+
+def test_a_rerun_of_the_same_event_keeps_one_comment(flows: Flows) -> None:
+    flows.gh.add_pull(REPO, 9, SHA_1)
+    for _ in range(2):
+        assert flows.preview(pull_request_event("opened", 9, SHA_1), IMAGE_A)[0] == 0
+    assert len(flows.envship_comments(9)) == 1
+    assert len(flows.deployments("preview/pr-9")) == 2

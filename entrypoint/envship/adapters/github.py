@@ -35,7 +35,7 @@ class GitHub:
         # a few writes per run, spaced a little (GitHub asks to space content-creating requests)
         self.client = Github(base_url=url.rstrip("/"), auth=Auth.Token(token), timeout=TIMEOUT, per_page=100,
                              retry=GithubRetry(total=retries, backoff_factor=0.5, backoff_max=8,
-                                               secondary_rate_wait=10),
+                                               secondary_rate_wait=10, max_rate_limit_wait=10),
                              lazy=True, seconds_between_requests=None, seconds_between_writes=0.2)
         self._repo: Repository | None = None
 
