@@ -81,14 +81,20 @@ class GitHub:
         self.call(f"set deployment {deployment_id} {state}",
                   lambda: self.repo.requester.requestJsonAndCheck("POST", url, input=body))
 
-    def priors(self, environment: str) -> list[Prior]:
-        """The newest deployments of `environment` with their latest state."""
+    def priors(self, environment: str, skip: int | None = None) -> list[Prior]:
+        """The newest deployments of `environment` with their latest state (one request each), newest first,
+        up to the first inactive one: envship retires every active one at each success, so what lies behind
+        an inactive deployment was retired before (at most PRIORS are read)."""
         def read() -> list[Prior]:
             found: list[Prior] = []
             deployments: Any = self.repo.get_deployments(environment=environment)
             for deployment in deployments[:PRIORS]:
+                if int(deployment.id) == skip:
+                    continue
                 latest = next(iter(deployment.get_statuses()[:1]), None)
                 found.append(Prior(int(deployment.id), str(latest.state) if latest else ""))
+                if found[-1].state == "inactive":
+                    break
             return found
         return list(self.call(f"list the deployments of {environment}", read))
 

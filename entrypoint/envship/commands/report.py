@@ -65,8 +65,8 @@ class DeploymentReport:
         try:
             self.github.set_status(self.deployment_id, state, environment_url=outcome.url if outcome.ok else "",
                                    log_url=self.log_url, description=deployments.status_description(outcome))
-            if outcome.ok:
-                priors = self.github.priors(self.request.environment)
+            if outcome.ok and (self.request.production or self.request.transient):   # (others: auto_inactive)
+                priors = self.github.priors(self.request.environment, skip=self.deployment_id)
                 for old in deployments.to_retire(self.request, self.deployment_id, priors):
                     self.github.set_status(old, "inactive", description="envship: superseded",
                                            auto_inactive=False)
