@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import requests
 from fakes import FakeCloudflare
-from fakes.cloudflare_api import ALL_PERMISSIONS, Request
+from fakes.cloudflare_api import ALL_PERMISSIONS
 from fakes.cloudflare_plugin import fake_cloudflare  # noqa: F401 - the fixture
+from fakes.http import Request
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

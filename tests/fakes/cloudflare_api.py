@@ -130,13 +130,12 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from .http import FakeHandler, FakeHTTPServer
+from .http import FakeHandler, FakeHTTPServer, RequestLog
 
 SPEC_PATH = Path("/work/shared/specs/cloudflare-api.json")
 PREFIX = "/client/v4"
 ALL_PERMISSIONS = frozenset({"zone:read", "dns:read", "dns:edit", "tunnel:read", "tunnel:edit"})
 PROXIABLE = ("A", "AAAA", "CNAME")
-WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HOSTNAME = re.compile(r"(?=.{1,253}$)(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*"
                        r"[a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
@@ -160,18 +159,7 @@ def _copy(obj: Any) -> Any:
     return copy.deepcopy(obj)
 
 
-@dataclass
-class Request:
-    """One request as the fake received it: path without the /client/v4 prefix, query as a dict (the last
-    value of a repeated parameter), the status answered and the body (parsed JSON, the raw text when it
-    was not JSON, None when empty). `injected`: answered by inject_failure/set_faults, not the API."""
 
-    method: str
-    path: str
-    query: dict[str, str]
-    status: int
-    body: Any
-    injected: bool = False
 
 
 class CfError(Exception):
@@ -215,14 +203,6 @@ class _Failure:
     code: int | None
     message: str | None
     html: bool
-
-
-@dataclass
-class _Hook:
-    method: str
-    path: re.Pattern[str]
-    fn: Callable[[], Any]
-    remaining: int
 
 
 class FaultMode:
@@ -456,7 +436,7 @@ class _Handler(FakeHandler):
 # the fake
 # ------------------------------------------------------------------------------------------------
 
-class FakeCloudflare:
+class FakeCloudflare(RequestLog):
     """The fake API. Use `FakeCloudflare.start(...)`; `stop()` (or leaving the `with` block) shuts it down."""
 
     connections_per_connector = 1
@@ -473,13 +453,11 @@ class FakeCloudflare:
         self.token_kind = token_kind
         self.permissions: set[str] = set(permissions)
         self.account_id = _hex_id()  # the account of zones added without one
+        RequestLog.__init__(self)
         self.errors: list[str] = []
         self.faults: FaultMode | None = None
         self._lock = threading.RLock()
-        self._log_lock = threading.Lock()
-        self._requests: list[Request] = []
         self._failures: list[_Failure] = []
-        self._hooks: list[_Hook] = []
         self._accounts: dict[str, str] = {self.account_id: "Example Account"}
         self._zones: dict[str, dict[str, Any]] = {}
         self._records: dict[str, dict[str, Any]] = {}
@@ -602,33 +580,6 @@ class FakeCloudflare:
             t["version"] += 1
             t["config_created_at"] = _now()
 
-    def after(self, method: str, path_regex: str, fn: Callable[[], Any], times: int = 1) -> None:
-        """Call fn() right after each of the next `times` requests matching method and path (a regular
-        expression searched in the path without /client/v4) was answered: once the answer is made and before
-        it is sent, so the client never sees it before fn's effect (injected failures do not count). Lets a
-        test make a foreign write land between a client's GET and its PUT."""
-        with self._lock:
-            self._hooks.append(_Hook(method.upper(), re.compile(path_regex), fn, times))
-
-    @property
-    def requests(self) -> list[Request]:
-        with self._log_lock:
-            return list(self._requests)
-
-    def count(self, method: str | None = None, path: str | None = None) -> int:
-        """Requests with this method (all if None) whose path matches the regular expression `path`."""
-        pattern = re.compile(path) if path is not None else None
-        return sum(1 for r in self.requests
-                   if (method is None or r.method == method) and (pattern is None or pattern.search(r.path)))
-
-    def writes(self) -> list[Request]:
-        """POST/PUT/PATCH/DELETE requests that reached the API (not injected failures, status < 500)."""
-        return [r for r in self.requests if r.method in WRITE_METHODS and not r.injected and r.status < 500]
-
-    def reset_requests(self) -> None:
-        with self._log_lock:
-            self._requests.clear()
-
     def inject_failure(self, path: str = "", *, status: int = 429, count: int = 1, retry_after: float | None = 1,
                        method: str | None = None, code: int | None = None, message: str | None = None,
                        html: bool = False) -> None:
@@ -657,15 +608,7 @@ class FakeCloudflare:
         except (OSError, ValueError):
             h.close_connection = True
             return
-        body: Any = None
-        if raw_body.strip():
-            try:
-                body = json.loads(raw_body)
-            except ValueError:
-                body = raw_body.decode("utf-8", "replace")
-        record = Request(method, path, query, 0, body)
-        with self._log_lock:
-            self._requests.append(record)
+        record = self._log_request(method, path, query, raw_body)
         if self.latency_s > 0:
             time.sleep(self.latency_s)
         try:
@@ -673,7 +616,7 @@ class FakeCloudflare:
             if reply is not None:
                 record.injected = True
             else:
-                reply = self._dispatch(h, method, raw_path, path, url.query, raw_body, body)
+                reply = self._dispatch(h, method, raw_path, path, url.query, raw_body, record.body)
         except Exception as e:  # noqa: BLE001 - a fake must answer 500 like a server, and record why
             self.errors.append(f"{method} {h.path}: {traceback.format_exc()}")
             reply = _Reply(500, CfError(500, 10002, f"internal error in the fake: {e}").payload())
@@ -686,20 +629,6 @@ class FakeCloudflare:
             h.send(reply)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             h.close_connection = True
-
-    def _run_hooks(self, method: str, path: str) -> None:
-        due = []
-        with self._lock:
-            for hook in self._hooks:
-                if hook.remaining > 0 and hook.method == method and hook.path.search(path):
-                    hook.remaining -= 1
-                    due.append(hook.fn)
-            self._hooks = [k for k in self._hooks if k.remaining > 0]
-        for fn in due:
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - a test's hook failing must fail the test, not the server
-                self.errors.append(f"after-hook for {method} {path}: {traceback.format_exc()}")
 
     def _injected(self, method: str, path: str) -> _Reply | None:
         with self._lock:

@@ -128,7 +128,7 @@ import time
 import traceback
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,7 +139,7 @@ from openapi_schema_validator import OAS30Validator, OAS31Validator, oas30_forma
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
-from .http import FakeHandler, FakeHTTPServer
+from .http import FakeHandler, FakeHTTPServer, RequestLog
 
 SPEC_PATH = Path("/work/shared/specs/github-rest.json")
 ALL_PERMISSIONS = frozenset({"contents:read", "deployments:write", "pull-requests:write", "issues:write",
@@ -148,7 +148,6 @@ DEFAULT_LOGIN = "github-actions[bot]"
 GITHUB_API = "https://api.github.com"
 GITHUB_WEB = "https://github.com"
 DOCS = "https://docs.github.com/rest"
-WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 RATE_LIMIT = 5000
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -503,18 +502,7 @@ def _article(kind: Any) -> str:
 # answers, errors, faults
 # ------------------------------------------------------------------------------------------------
 
-@dataclass
-class Request:
-    """One request as the fake received it: path without the prefix (still URL-encoded), query as a dict
-    (the last value of a repeated parameter), the status answered and the body (parsed JSON, the raw text
-    when it was not JSON, None when empty). `injected`: answered by inject_failure/set_faults/down."""
 
-    method: str
-    path: str
-    query: dict[str, str]
-    status: int
-    body: Any
-    injected: bool = False
 
 
 class GhError(Exception):
@@ -551,14 +539,6 @@ class _Failure:
     method: str | None
     retry_after: float | None
     message: str | None
-
-
-@dataclass
-class _Hook:
-    method: str
-    path: re.Pattern[str]
-    fn: Callable[[], Any]
-    remaining: int
 
 
 _SECONDARY = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you "
@@ -644,7 +624,7 @@ class _Handler(FakeHandler):
 # the fake
 # ------------------------------------------------------------------------------------------------
 
-class FakeGitHub:
+class FakeGitHub(RequestLog):
     """The fake API. Use `FakeGitHub.start(...)`; `stop()` (or leaving the `with` block) shuts it down."""
 
     def __init__(self, *, latency_ms: float = 0.0, token: str | None = None, login: str = DEFAULT_LOGIN,
@@ -663,13 +643,11 @@ class FakeGitHub:
         self.rate_limit_remaining = RATE_LIMIT
         self.rate_limit_reset = int(time.time()) + 3600
         self.down = False
+        RequestLog.__init__(self)
         self.errors: list[str] = []
         self.faults: FaultMode | None = None
         self._lock = threading.RLock()
-        self._log_lock = threading.Lock()
-        self._requests: list[Request] = []
         self._failures: list[_Failure] = []
-        self._hooks: list[_Hook] = []
         self._repos: dict[str, dict[str, Any]] = {}
         self._deployments: dict[int, dict[str, Any]] = {}
         self._environments: dict[tuple[str, str], dict[str, Any]] = {}
@@ -805,33 +783,6 @@ class FakeGitHub:
             r = self._repo_by_name(repo)
             return self._render_pull(r, self._pull(r, number))
 
-    def after(self, method: str, path_regex: str, fn: Callable[[], Any], times: int = 1) -> None:
-        """Call fn() right after each of the next `times` requests matching method and path (a regular
-        expression searched in the path without the prefix) was answered: once the answer is made and before
-        it is sent (injected failures do not count). Lets a test make a foreign write land between two of a
-        client's requests."""
-        with self._lock:
-            self._hooks.append(_Hook(method.upper(), re.compile(path_regex), fn, times))
-
-    @property
-    def requests(self) -> list[Request]:
-        with self._log_lock:
-            return list(self._requests)
-
-    def count(self, method: str | None = None, path: str | None = None) -> int:
-        """Requests with this method (all if None) whose path matches the regular expression `path`."""
-        pattern = re.compile(path) if path is not None else None
-        return sum(1 for r in self.requests
-                   if (method is None or r.method == method) and (pattern is None or pattern.search(r.path)))
-
-    def writes(self) -> list[Request]:
-        """POST/PUT/PATCH/DELETE requests that reached the API (not injected failures, status < 500)."""
-        return [r for r in self.requests if r.method in WRITE_METHODS and not r.injected and r.status < 500]
-
-    def reset_requests(self) -> None:
-        with self._log_lock:
-            self._requests.clear()
-
     def inject_failure(self, path: str = "", *, status: int = 502, count: int = 1, method: str | None = None,
                        retry_after: float | None = None, message: str | None = None) -> None:
         """The next `count` requests whose path (without the prefix) matches the regular expression `path`
@@ -862,15 +813,7 @@ class FakeGitHub:
         except (OSError, ValueError):
             h.close_connection = True
             return
-        body: Any = None
-        if raw_body.strip():
-            try:
-                body = json.loads(raw_body)
-            except ValueError:
-                body = raw_body.decode("utf-8", "replace")
-        record = Request(method, path, query, 0, body)
-        with self._log_lock:
-            self._requests.append(record)
+        record = self._log_request(method, path, query, raw_body)
         if self.latency_ms > 0:
             time.sleep(self.latency_ms / 1000.0)
         try:
@@ -878,7 +821,7 @@ class FakeGitHub:
             if reply is not None:
                 record.injected = True
             else:
-                reply = self._dispatch(h, method, raw_path, path, url.query, raw_body, body)
+                reply = self._dispatch(h, method, raw_path, path, url.query, raw_body, record.body)
         except Exception as e:  # noqa: BLE001 - a fake must answer 500 like a server, and record why
             self.errors.append(f"{method} {h.path}: {traceback.format_exc()}")
             reply = _Reply(500, GhError(500, f"internal error in the fake: {e}").payload())
@@ -901,20 +844,6 @@ class FakeGitHub:
                     "x-ratelimit-remaining": str(remaining), "x-ratelimit-reset": str(self.rate_limit_reset),
                     "x-ratelimit-used": str(max(0, self.rate_limit_limit - remaining)),
                     "x-ratelimit-resource": "core"}
-
-    def _run_hooks(self, method: str, path: str) -> None:
-        due = []
-        with self._lock:
-            for hook in self._hooks:
-                if hook.remaining > 0 and hook.method == method and hook.path.search(path):
-                    hook.remaining -= 1
-                    due.append(hook.fn)
-            self._hooks = [k for k in self._hooks if k.remaining > 0]
-        for fn in due:
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - a test's hook failing must fail the test, not the server
-                self.errors.append(f"after-hook for {method} {path}: {traceback.format_exc()}")
 
     def _injected(self, method: str, path: str) -> _Reply | None:
         if self.down:
