@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..adapters import files
 from ..adapters.console import Console
-from ..core.config import CloudflareRoutes
+from ..core.config import CloudflareRoutes, Environment
 from ..core.render import Target, resolve_target
 from ..core.routes import RouteOwner
 from ..errors import RefusedError, UsageError
@@ -90,7 +90,7 @@ def run(opts: RoutesOptions, console: Console, environ: Mapping[str, str]) -> in
             kube.close()
 
 
-def connect(route: CloudflareRoutes, environment: object, opts: RoutesOptions, environ: Mapping[str, str],
+def connect(route: CloudflareRoutes, environment: Environment, opts: RoutesOptions, environ: Mapping[str, str],
             console: Console) -> Kube | None:
     """The cluster, when the route needs it: the addresses its Ingress published (dns mode, target
     ingress), or the Lease that serialises writers of a tunnel."""
@@ -99,9 +99,7 @@ def connect(route: CloudflareRoutes, environment: object, opts: RoutesOptions, e
     if not (needs_addresses or needs_lease):
         return None
     from ..adapters.kube import Kube, credentials
-    from ..core.config import Environment
 
-    assert isinstance(environment, Environment)
     connection = credentials.connect(environment, environ)
     console.mask(connection.secrets)
     return Kube(connection)

@@ -4,7 +4,7 @@ which earlier deployments it retires. adapters/github.py sends them; commands co
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
@@ -43,12 +43,9 @@ class Outcome:
     ok: bool
     revision: int = 0
     changes: int = 0
-    previous_image: str = ""
     rollout_seconds: float = 0.0
     url: str = ""
-    route: str = ""
     message: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 def github_environment(environment: str, pr: int | None) -> str:

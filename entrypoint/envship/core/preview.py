@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -111,7 +111,6 @@ class CommentState:
     expires: str = ""
     run_url: str = ""
     note: str = ""
-    rows: list[tuple[str, str]] = field(default_factory=list)
 
 
 def comment_body(mark: str, app: str, c: CommentState) -> str:

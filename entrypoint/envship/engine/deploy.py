@@ -411,7 +411,6 @@ class Deploy:
 
     def set_outputs(self, revision: int, changes: int) -> None:
         self.outcome.ok, self.outcome.revision, self.outcome.changes = True, revision, changes
-        self.outcome.previous_image = self.previous.image if self.previous else ""
         outputs = {**self.rendering.outputs(), "revision": str(revision), "changes": str(changes),
                    "previous-digest": self.previous.digest if self.previous else ""}
         for name, value in outputs.items():

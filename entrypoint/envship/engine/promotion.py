@@ -3,7 +3,7 @@ ReplicaSets and pods to check it against (core/promotion.py judges)."""
 
 from __future__ import annotations
 
-from ..adapters.kube import Kube
+from ..adapters.kube import Kube, KubeError
 from ..core import plan
 from ..core.ownership import ApplySet
 from ..core.promotion import SourceState
@@ -30,8 +30,9 @@ def read_source(kube: Kube, app: str, environment: str, namespace: str) -> Sourc
         if kind in ("Deployment", "StatefulSet", "DaemonSet"):
             try:
                 state.live[f"{kind}/{name}"] = kube.get(kube.resource(str(obj["apiVersion"]), kind), namespace, name)
-            except KeyError:
-                continue
+            except KubeError as e:
+                if e.status != 404:   # a kind the cluster no longer serves: the workload is gone
+                    raise
     state.replicasets, _ = kube.list(kube.resource("apps/v1", "ReplicaSet"), namespace)
     state.pods, _ = kube.list(kube.resource("v1", "Pod"), namespace)
     return state

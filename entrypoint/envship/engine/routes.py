@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..adapters.cloudflare import Cloudflare, CloudflareError, Zone
@@ -50,8 +50,6 @@ class RoutePlan:
     mode: str
     dns: DnsChange
     tunnel: TunnelChange | None = None
-    tunnel_version: int | None = None
-    problems: list[Problem] = field(default_factory=list)   # warnings (not in the way)
 
     @property
     def writes(self) -> int:
@@ -139,10 +137,9 @@ class Routes:
                                  "kubectl get ingress,gateway,service")
         dns = routes.plan_records(self.target.host, wanted, self.found(fresh), self.target.owner, self.target.adopt,
                                   self.target.adopt_field)
-        plan = RoutePlan(self.target.host, self.config.mode, dns, problems=self.warnings())
+        plan = RoutePlan(self.target.host, self.config.mode, dns)
         if self.tunnel_mode:
             document = self.tunnel_document(fresh)
-            plan.tunnel_version = int(document.get("version") or 0)
             config = dict(document.get("config") or {})
             plan.tunnel = routes.merge_rule(config, self.target.host, self.service)
             self.check_rule_owner(plan)
@@ -175,7 +172,6 @@ class Routes:
         plan = RoutePlan(self.target.host, self.config.mode, dns)
         if self.tunnel_mode:
             document = self.tunnel_document()
-            plan.tunnel_version = int(document.get("version") or 0)
             change = routes.remove_rule(dict(document.get("config") or {}), self.target.host)
             if change.action == "remove" and not dns.current:
                 self.console.warn(Problem(f"tunnel {self.config.tunnel} has a rule for {self.target.host}, but the "
