@@ -2,7 +2,7 @@
 """GitHub flows: GitHub and Cloudflare API requests and wall time of envship's deploy, promote, preview and
 gc against the fake GitHub, Cloudflare and Kubernetes APIs, and what GitHub being down costs a deploy.
 
-    python bench/github.py [--latency-ms 50] [--json]
+    python bench/github_flows.py [--latency-ms 50] [--json]
 
 envship runs in-process (`envship.cli.main([...], environ=..., out=..., err=...)`), as
 tests/test_github_flows.py runs it, against the fake GitHub API (tests/fakes/github_api.py, repository
@@ -51,9 +51,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# this file is bench/github.py: with bench/ on sys.path (python puts the script's directory first), `import
-# github` in envship's GitHub adapter would import this script instead of PyGithub
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path[:0] = [str(ROOT / "entrypoint"), str(ROOT / "tests")]
 
 from fakes.cloudflare_api import FakeCloudflare  # noqa: E402 - after the path set-up
@@ -130,7 +127,7 @@ spec:
 
 
 def progress(message: str) -> None:
-    print(f"bench/github.py: {message}", file=sys.stderr, flush=True)
+    print(f"bench/github_flows.py: {message}", file=sys.stderr, flush=True)
 
 
 # -- rows -------------------------------------------------------------------------------------------
