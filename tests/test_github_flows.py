@@ -338,3 +338,15 @@ def test_a_rerun_of_the_same_event_keeps_one_comment(flows: Flows) -> None:
         assert flows.preview(pull_request_event("opened", 9, SHA_1), IMAGE_A)[0] == 0
     assert len(flows.envship_comments(9)) == 1
     assert len(flows.deployments("preview/pr-9")) == 2
+
+
+def test_gc_leaves_the_previews_of_another_repository_with_the_same_names(flows: Flows) -> None:
+    flows.gh.add_repo("someone/hello")
+    flows.gh.add_pull("someone/hello", 6, SHA_1)
+    code, _, err = flows.preview(pull_request_event("opened", 6, SHA_1, repo="someone/hello"), IMAGE_A,
+                                 GITHUB_REPOSITORY="someone/hello")
+    assert code == 0, err
+    code, _, err = flows.run("gc")          # as acme/hello, where pull request #6 does not exist
+    assert code == 0, err
+    assert flows.kube.get("deployments", "hello-pr-6", "web") is not None
+    assert [r["name"] for r in flows.cf.records("example.com")] == ["hello-pr-6.example.com"]
