@@ -295,9 +295,49 @@ def test_every_deploy_option_is_both_a_flag_and_an_input() -> None:
             flags = {f for a in subcommands[command]._actions for f in a.option_strings}
             assert f"--{option.name}" in flags, f"envship {command} lacks --{option.name}"
     deploy_flags = {f for a in subcommands["deploy"]._actions for f in a.option_strings}
-    table = {f"--{o.name}" for o in OPTIONS}
-    target = {"--config", "--env", "--image", "--pr", "--set", "--secret", "--dry-run", "-h", "--help"}
+    table = {f"--{o.name}" for o in OPTIONS if "deploy" in o.commands or "plan" not in o.commands}
+    target = {"--config", "--env", "--image", "--pr", "--set", "--secret", "--dry-run", "-h", "--help", "--output",
+              "-q", "--quiet", "-v", "--verbose"}
     assert deploy_flags - target == table   # nothing on the command line that the action lacks
+
+
+# the command line's name -> the action's input, where they differ
+RENAMED = {"--env": "environment", "--set": "env", "--secret": "secrets", "--to": "environment", "--tag": "tags",
+           "--build-arg": "build-args", "--platform": "platforms"}
+# what only the command line has, and why the action does without it
+CLI_ONLY = {
+    "--help": "", "--quiet": "the action's log is the place for everything; there is nothing to silence",
+    "--verbose": "in the action the runner's debug logging (RUNNER_DEBUG=1) turns the details on",
+    "--output": "plan/deploy/status/resolve: the action's step outputs carry the values (its `output` input is "
+                "render's directory, which it does take)",
+    "--show-secrets": "secret values must never reach a CI log",
+    "--event": "the action reads the event the runner gives it (GITHUB_EVENT_PATH)",
+}
+
+
+def test_every_command_line_option_is_an_action_input_or_has_a_reason() -> None:
+    """A workflow can do whatever the command line can: each option of each command is an input of
+    action.yml (same name, or RENAMED), or is in CLI_ONLY with the reason the action does without it."""
+    from envship.cli import build_parser
+
+    inputs = yaml.safe_load((Path(__file__).resolve().parents[1] / "action.yml").read_text())["inputs"]
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = []
+    for command, sub in subcommands.items():
+        if command == "action":
+            continue
+        for action in sub._actions:
+            longs = [f for f in action.option_strings if f.startswith("--")]
+            if not longs:
+                continue
+            flag = longs[0]
+            if flag in CLI_ONLY and not (flag == "--output" and command == "render"):
+                continue
+            name = RENAMED.get(flag, flag.removeprefix("--").removeprefix("no-"))
+            if name not in inputs:
+                missing.append(f"envship {command} {flag}")
+    assert not missing, f"options without an action input: {missing}"
 
 
 @pytest.mark.parametrize("args, message", [

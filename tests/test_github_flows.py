@@ -159,7 +159,7 @@ def test_production_gets_stagings_digest_and_says_where_from(flows: Flows) -> No
     # GitHub's auto_inactive skips production deployments: envship retires the earlier one itself
     assert flows.states(first)[-1] == "inactive" and flows.states(second)[-1] == "success"
     code, out, _ = flows.run("status", "--env", "production", "--output", "json")
-    assert json.loads(out)[0]["github"] == f"matches deployment {second['id']} (success)"
+    assert json.loads(out)["environments"][0]["github"] == f"matches deployment {second['id']} (success)"
 
 
 # -- previews --------------------------------------------------------------------------------------------

@@ -170,13 +170,13 @@ def test_status_shows_what_runs_where(promoter: Promoter) -> None:
     assert "staging r1" in by_env["production"] and "a" * 12 in by_env["production"]
     assert "no release" in by_env["qa"]
     code, out, _ = promoter.run("status", "--env", "production", "--output", "json")
-    [row] = json.loads(out)
+    [row] = json.loads(out)["environments"]
     assert (row["digest"], row["commit"], row["health"], row["promoted_from"]) == (
         DIGEST_A, "a" * 40, "healthy", "staging r1")
     promoter.kube.set_scenario("neverready", namespace="hello-staging")
     promoter.kube.wait_for(lambda: not promoter.kube.get("deployments", "hello-staging", "web")["status"].get(
         "readyReplicas"), timeout=10)
     code, out, _ = promoter.run("status", "--env", "staging", "--output", "json")
-    assert json.loads(out)[0]["health"].startswith("unhealthy: Deployment/web is not healthy")
+    assert json.loads(out)["environments"][0]["health"].startswith("unhealthy: Deployment/web is not healthy")
     code, _, err = promoter.run("status", "--output", "yaml")
     assert code == 2 and "--output must be table or json" in err

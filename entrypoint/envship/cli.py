@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,12 @@ envship takes one immutable image digest to an environment: it injects the envir
 variables and secrets into environment-agnostic Kubernetes manifests and renders exactly
 what that environment receives.
 
-exit codes: 0 done, 1 failed, 2 bad usage or bad input (nothing changed anywhere)"""
+exit codes: 0 done, 1 failed, 2 bad usage or bad input (nothing changed anywhere),
+            3 plan --exit-code: deploy would change something
+
+output: -q prints only warnings, errors and the data; -v adds each Kubernetes API request;
+        --output json (plan, deploy, status, resolve) prints one JSON document on stdout;
+        colour only on a terminal, never with NO_COLOR set"""
 
 RENDER_HELP = """\
 Render the objects an environment would receive, without touching any cluster: namespace set,
@@ -34,7 +40,8 @@ PLAN_HELP = """\
 Show what 'envship deploy' would change, without changing anything: every rendered object is
 applied with the server's dry-run (so defaulting, admission and validation run), compared with
 what is live, and shown as a diff; objects deploy would prune are listed. Secret values are
-masked. Exits 0 with or without changes; the 'changes' output counts them."""
+masked. Exits 0 with or without changes (the 'changes' output counts them); with --exit-code, 3 when
+deploy would change something, 0 when nothing would change, 1 failed, 2 bad input."""
 
 DEPLOY_HELP = """\
 Deploy one image digest to an environment: render, take the environment's deploy lock, apply
@@ -119,12 +126,43 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", f"see '{self.prog} --help'")
 
 
+def level_options(suppress: bool) -> argparse.ArgumentParser:
+    """-q/-v, accepted before the command and after it (`envship -v deploy`, `envship deploy -v`); after it,
+    the defaults are suppressed so that they do not undo what was given before it."""
+    levels = argparse.ArgumentParser(add_help=False)
+    default = argparse.SUPPRESS if suppress else False
+    group = levels.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", default=default,
+                       help="print only warnings, errors and the command's data")
+    group.add_argument("-v", "--verbose", action="store_true", default=default,
+                       help="also print details: each Kubernetes API request, its status and time")
+    return levels
+
+
+class _Commands:
+    """add_parser with the -q/-v options every command takes."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.actions = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+        self.actions.required = True
+        self.levels = level_options(suppress=True)
+
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return self.actions.add_parser(name, parents=[self.levels], **kwargs)  # type: ignore[arg-type,list-item]
+
+
+def add_output_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=("text", "json"), default="text", metavar="text|json",
+                        help="json: one JSON document on stdout instead of text (schema: README, Command line "
+                             "conventions)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="envship", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="envship", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[level_options(suppress=False)])
     parser.add_argument("--version", action="version", version=f"envship {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
+    commands = _Commands(parser)
 
     render = commands.add_parser(
         "render", help="print the exact objects an environment would receive", description=RENDER_HELP,
@@ -141,12 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
         description=PLAN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_options(plan)
     add_table_options(plan, "plan")
+    add_output_format(plan)
 
     deploy = commands.add_parser(
         "deploy", help="apply to the cluster, wait until healthy, prune; roll back on failure",
         description=DEPLOY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_options(deploy)
     add_table_options(deploy, "deploy")
+    add_output_format(deploy)
     deploy.add_argument("--dry-run", action="store_true", help="only plan: same as 'envship plan'")
 
     build = commands.add_parser(
@@ -180,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "resolve", help="print REPO@sha256:D for REPO:TAG, from the registry", description=RESOLVE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     resolve.add_argument("reference", metavar="REPO:TAG", help="the image to resolve, e.g. ghcr.io/acme/hello:main")
+    add_output_format(resolve)
 
     promote = commands.add_parser(
         "promote", help="deploy to one environment the digest that runs, healthy, in another",
@@ -381,6 +422,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     interrupt_on_sigterm()
     try:
         args = build_parser().parse_args(argv)
+        set_level(console, args, environ)
         return dispatch(args, console, environ)
     except SystemExit as e:  # --help and --version
         return e.code if isinstance(e.code, int) else 0
@@ -400,6 +442,19 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
                               "this is a bug in envship; re-run with ENVSHIP_DEBUG=1 and report the traceback"),
                       "envship internal error")
         return EXIT_FAILED
+
+
+def set_level(console: Console, args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    """-q / -v; in Actions, the runner's debug logging (RUNNER_DEBUG=1, "Enable debug logging" on a
+    re-run) turns on the details as -v does."""
+    from .adapters.console import NORMAL, QUIET, VERBOSE
+
+    if getattr(args, "quiet", False):
+        console.verbosity = QUIET
+    elif getattr(args, "verbose", False) or environ.get("RUNNER_DEBUG") == "1":
+        console.verbosity = VERBOSE
+    else:
+        console.verbosity = NORMAL
 
 
 def interrupt_on_sigterm() -> None:
@@ -451,7 +506,7 @@ def make_console(command: str, environ: Mapping[str, str], out: TextIO | None, e
         return GitHubActions(environ, out, err)
     from .adapters.console import Console
 
-    return Console(out, err)
+    return Console(out, err, environ=environ)
 
 
 def render_options(args: argparse.Namespace, console: Console, environ: Mapping[str, str]) -> RenderOptions:
@@ -480,6 +535,7 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
 
         values = options.from_cli(args.command, args)
         opts = deploy.DeployOptions.from_values(render_options(args, console, environ), values)
+        opts = dataclasses.replace(opts, output=args.output)
         if args.command == "plan" or args.dry_run:
             return plan.run(opts, console, environ)
         return deploy.run(opts, console, environ)
@@ -537,7 +593,7 @@ def dispatch(args: argparse.Namespace, console: Console, environ: Mapping[str, s
     if args.command == "resolve":
         from .commands import resolve
 
-        return resolve.run(args.reference, console, environ)
+        return resolve.run(args.reference, console, environ, args.output)
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
 
 

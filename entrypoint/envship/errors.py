@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_CHANGES = 3   # plan --exit-code: it ran, and deploy would change something (0: nothing to change)
 
 # Messages name an option as `{--name}`; whoever prints them spells it as the user set it (`--name` on the
 # command line, `input 'name'` in the action): below the entry point nothing knows which it was.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..core.config import Config, parse_config
@@ -134,11 +135,54 @@ def not_utf8(shown: str, e: UnicodeDecodeError) -> Problem:
                    "save it as UTF-8")
 
 
-def write_rendered(directory: str, files: dict[str, str]) -> None:
+Owner = tuple[int, int]   # (uid, gid)
+
+
+def workspace_owner(environ: Mapping[str, str]) -> Owner | None:
+    """Who files written into the Actions workspace should belong to. A container action runs as root
+    (GitHub requires it) while the runner and later `run:` steps run as the runner's user, who could then
+    neither change nor delete what envship wrote; so, running as root, envship hands what it writes inside
+    $GITHUB_WORKSPACE to the workspace folder's owner, as actions/checkout's files belong to that user."""
+    workspace = environ.get("GITHUB_WORKSPACE", "")
+    if not workspace or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    try:
+        info = os.stat(workspace)
+    except OSError:
+        return None
+    return None if info.st_uid == 0 else (info.st_uid, info.st_gid)
+
+
+def hand_over(paths: list[Path], owner: Owner | None, environ: Mapping[str, str]) -> None:
+    """chown `paths` to `owner` when they lie inside the workspace (nothing outside it is touched)."""
+    if owner is None:
+        return
+    workspace = Path(environ["GITHUB_WORKSPACE"]).resolve()
+    for path in paths:
+        resolved = path.resolve()
+        if resolved == workspace or workspace not in resolved.parents:
+            continue
+        os.chown(resolved, *owner, follow_symlinks=False)
+
+
+def created_folders(target: Path) -> list[Path]:
+    """The folders `target.mkdir(parents=True)` is about to create, outermost first."""
+    missing: list[Path] = []
+    for folder in [target, *target.parents]:
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing[::-1]
+
+
+def write_rendered(directory: str, files: dict[str, str], environ: Mapping[str, str] | None = None) -> None:
     """Write one file per object. Files a previous render wrote there (NNNN-kind-name.yaml) are removed
     first, so the directory holds exactly this rendering; anything else in it is left alone."""
     target = Path(directory)
+    environ = environ or {}
+    owner = workspace_owner(environ)
     try:
+        made = created_folders(target)
         target.mkdir(parents=True, exist_ok=True)
         for old in target.iterdir():
             if old.is_file() and RENDERED_FILE.fullmatch(old.name) and old.name not in files:
@@ -146,18 +190,22 @@ def write_rendered(directory: str, files: dict[str, str]) -> None:
         for name, text in files.items():
             # Secrets (real values with --show-secrets) are readable by their owner only.
             write_whole(target / name, text, 0o600 if SECRET_FILE.match(name) else 0o644)
+        hand_over([*made, *(target / name for name in files)], owner, environ)
     except OSError as e:
         raise OperationError(f"cannot write rendered manifests to {directory}: {e.strerror or e}",
                              "check that the directory is writable") from e
 
 
-def write_text(path: str, text: str) -> None:
+def write_text(path: str, text: str, environ: Mapping[str, str] | None = None) -> None:
     """Write a small result file (the release record) whole: a reader never sees half of it."""
     target = Path(path)
+    environ = environ or {}
     try:
-        if target.parent != Path():
+        made = created_folders(target.parent) if target.parent != Path() else []
+        if made:
             target.parent.mkdir(parents=True, exist_ok=True)
         write_whole(target, text)
+        hand_over([*made, target], workspace_owner(environ), environ)
     except OSError as e:
         raise OperationError(f"cannot write {path}: {e.strerror or e}", "check that the directory is writable") from e
 

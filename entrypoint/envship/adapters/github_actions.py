@@ -100,11 +100,11 @@ class GitHubActions(Console):
                     self._command(f"::add-mask::{escape_data(piece)}")
         super().mask(values)
 
-    def info(self, text: str) -> None:
+    def say(self, text: str, color: str = "") -> None:
         if could_start_a_command(text):
             self.untrusted(text)
         else:
-            super().info(text)
+            super().say(text)
 
     def untrusted(self, text: str) -> None:
         token = secrets.token_hex(16)
@@ -139,6 +139,7 @@ class GitHubActions(Console):
     def set_output(self, name: str, value: str) -> None:
         """Written verbatim: an output is a value for later steps, and the runner masks registered secrets
         wherever an output is shown (scrubbing here would change the value itself)."""
+        self.outputs[name] = value
         path = self.environ.get("GITHUB_OUTPUT")
         if not path:
             return

@@ -27,7 +27,12 @@ def run(console: Console, environ: Mapping[str, str]) -> int:
     if token:   # masked before anything else is printed; the commands read it where the CLI does
         console.mask([token])
         environ = {**environ, "CLOUDFLARE_API_TOKEN": token}
-    command = read_input(environ, "command") or "render"
+    command = read_input(environ, "command")
+    if not command:
+        # No default on purpose: a workflow that forgot `command: deploy` must not go green having
+        # deployed nothing.
+        raise UsageError("input 'command' is required: the action does nothing by default",
+                         f"set 'with: command:' to one of: {', '.join(COMMANDS)}")
     if command not in COMMANDS:
         raise UsageError(f"input 'command' is '{command}', which this version does not support",
                          f"use one of: {', '.join(COMMANDS)}")
@@ -138,6 +143,7 @@ def run_build(console: Console, environ: Mapping[str, str]) -> int:
 
     opts = build.BuildOptions(
         config=read_input(environ, "config") or DEFAULT_CONFIG,
+        repository=read_input(environ, "repository") or None,
         context=read_input(environ, "context") or ".",
         file=read_input(environ, "file") or None,
         builder=read_input(environ, "builder") or "docker",

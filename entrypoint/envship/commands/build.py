@@ -37,14 +37,14 @@ class BuildOptions:
 
 def repository_of(opts: BuildOptions) -> ImageRef:
     if opts.repository:
-        text, where = opts.repository, "--repository"
+        text, where = opts.repository, "{--repository}"
     else:
         try:
             text, where = files.read_config(opts.config).image, f"'image' in {opts.config}"
         except ConfigError as e:
             if not Path(opts.config).exists():
-                raise UsageError(f"config file {opts.config} not found, and no --repository given",
-                                 "run from the repository root, pass --config PATH, or --repository REPO") from e
+                raise UsageError(f"config file {opts.config} not found, and no {{--repository}} given",
+                                 "run from the repository root, pass {--config} PATH, or {--repository} REPO") from e
             raise
     try:
         ref = parse_image_ref(text)
@@ -143,7 +143,7 @@ def run(opts: BuildOptions, console: Console, environ: Mapping[str, str]) -> int
     verify_pushed(repo, tags, digest, console, environ)
     record = ReleaseRecord(repository=repo.repository, digest=digest, tags=tuple(tags), git_sha=git_sha, ref=ref,
                            source=source, run_url=runtime.run_url(environ), built_at=built_at, builder=chosen)
-    files.write_text(opts.release_file, record.to_json() + "\n")
+    files.write_text(opts.release_file, record.to_json() + "\n", environ)
     report(record, opts.release_file, console)
     return 0
 

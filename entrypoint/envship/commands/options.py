@@ -52,6 +52,9 @@ OPTIONS: tuple[Option, ...] = (
            action_inverted=True),
     Option("lock-timeout", ROLLOUT, "duration", "how long to wait for another deploy of the same app and "
            "environment (default 10m, at most 24h)", "10m", "DURATION"),
+    Option("exit-code", ("plan",), "flag",
+           "exit 3 when deploy would change something, 0 when nothing (1 failed and 2 bad input as always), "
+           "as a drift check needs; without it plan exits 0 either way"),
     Option("crashloop-restarts", ROLLOUT, "count", "fail once a container in CrashLoopBackOff has "
            "restarted N times (default 1: at the first back-off; raise it for containers that may crash once "
            "while dependencies start)", "1", "N"),

@@ -3,7 +3,9 @@
 Each object is applied with dryRun=All, so the server's defaulting, admission and validation run and
 the diff shows what would really be stored. Secret values are masked. Deletions come first, with a
 warning (and a second one when deploy would refuse them as a sweeping prune). Exit 0 with or without
-changes; the `changes` output says how many objects would change.
+changes (the `changes` output says how many objects would change); with `exit-code`, 3 when deploy would
+change something, so a script or a drift check can tell without parsing (kubectl diff answers 1 there, but
+envship's 1 and 2 already mean "failed" and "bad input").
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from ..adapters.kube import Kube, credentials
 from ..core import ownership, plan
 from ..core.ownership import describe, key_of
 from ..engine.session import Session, refuse_foreign
-from ..errors import OperationError, Problem
+from ..errors import EXIT_CHANGES, OperationError, Problem
+from . import documents
 from . import render as render_command
 from . import routes as routes_command
 from .deploy import DeployOptions, report_cloudflare, report_throttling
@@ -30,7 +33,7 @@ def run(opts: DeployOptions, console: Console, environ: Mapping[str, str]) -> in
     routes = routes_command.routes_for(rendering.route, rendering.app, rendering.target, console, environ)
     connection = credentials.connect(rendering.target.environment, environ)
     console.mask(connection.secrets)
-    kube = Kube(connection)
+    kube = Kube(connection, trace=console.detail)
     try:
         return _plan(Session(kube, rendering, rendering.app, console, environ), console, opts, routes)
     finally:
@@ -87,9 +90,10 @@ def _plan(session: Session, console: Console, opts: DeployOptions, routes: Route
                       else "adopt" if obj.describe() in decision.adopted else "update")
             changed.append((obj.describe(), action, text))
     pruned = [describe(o) for o in decision.prune]
-    report_deletions(console, pruned, decision, session, opts)
-    for name, action, text in changed:
-        console.result(f"# {action} {name}\n{text}\n")
+    as_json = opts.output == "json"
+    report_deletions(console, pruned, decision, session, opts, show=not as_json)
+    for name, action, text in ([] if as_json else changed):
+        console.diff(f"# {action} {name}\n{text}\n")
     count = {a: sum(x == a for _, x, _ in changed) for a in ("create", "update", "replace", "adopt")}
     console.info(f"plan for {target.name} ({target.namespace}): {count['create']} to create, {count['update']} to "
                  "update, " + (f"{count['replace']} to replace (immutable Job template), " if count["replace"] else "")
@@ -99,18 +103,21 @@ def _plan(session: Session, console: Console, opts: DeployOptions, routes: Route
     if routes is not None:
         members = [live[key_of(o.obj)] for o in decision.apply if key_of(o.obj) in live]
         route_changes = route_plan(routes, members, console)
-    console.set_output("changes", str(len(changed) + len(pruned) + route_changes))
+    total = len(changed) + len(pruned) + route_changes
+    console.set_output("changes", str(total))
     for name, value in rendering.outputs().items():
         console.set_output(name, value)
     summarise(console, target.name, changed, pruned)
-    return 0
+    if as_json:
+        documents.emit(console, documents.plan_document(rendering, changed, pruned, route_changes))
+    return EXIT_CHANGES if opts.exit_code and total else 0
 
 
 def report_deletions(console: Console, pruned: list[str], decision: ownership.Decision, session: Session,
-                     opts: DeployOptions) -> None:
+                     opts: DeployOptions, show: bool = True) -> None:
     """Deletions first and loud: they are the one thing a deploy cannot take back."""
-    for name in pruned:
-        console.result(f"# DELETE {name} (no longer rendered)\n\n")
+    for name in pruned if show else []:
+        console.diff(f"# DELETE {name} (no longer rendered)\n\n")
     if not pruned:
         return
     console.warn(Problem(f"deploy would delete {len(pruned)} object(s) that are no longer rendered: "

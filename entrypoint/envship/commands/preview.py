@@ -194,7 +194,7 @@ def previews_on_cluster(config: Config, environment: Environment, environ: Mappi
 
     connection = credentials.connect(environment, environ)
     console.mask(connection.secrets)
-    kube = Kube(connection)
+    kube = Kube(connection, trace=console.detail)
     try:
         return live_previews(kube, config.app, environment.name, environ.get("GITHUB_REPOSITORY", ""))
     finally:

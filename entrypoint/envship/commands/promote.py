@@ -73,7 +73,7 @@ def read_source(source: Environment, app: str, namespace: str, environ: Mapping[
 
     connection = credentials.connect(source, environ)
     console.mask(connection.secrets)
-    kube = Kube(connection)
+    kube = Kube(connection, trace=console.detail)
     try:
         return read(kube, app, source.name, namespace)
     finally:

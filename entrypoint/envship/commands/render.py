@@ -72,7 +72,7 @@ def run(opts: RenderOptions, console: Console, environ: Mapping[str, str]) -> in
     rendering = build_rendering(opts, environ, console)
     if opts.output_dir:
         rendered = output.to_files(rendering, opts.show_secrets)
-        files.write_rendered(opts.output_dir, rendered)
+        files.write_rendered(opts.output_dir, rendered, environ)
         console.info(f"wrote {len(rendered)} objects to {opts.output_dir}")
     else:
         with console.group(f"rendered manifests for {rendering.target.name}"):

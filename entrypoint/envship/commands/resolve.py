@@ -21,7 +21,7 @@ def parse_reference(text: str, what: str = "image reference") -> ImageRef:
     return ref
 
 
-def run(reference: str, console: Console, environ: Mapping[str, str]) -> int:
+def run(reference: str, console: Console, environ: Mapping[str, str], output: str = "text") -> int:
     ref = parse_reference(reference)
     from ..adapters import registry
 
@@ -32,5 +32,10 @@ def run(reference: str, console: Console, environ: Mapping[str, str]) -> int:
     console.set_output("digest", resolved.digest)
     console.summary(f"### envship resolve\n\n| | |\n|---|---|\n| reference | `{reference}` |\n"
                     f"| image | `{image}` |\n| kind | {resolved.kind} |\n")
-    console.result(image + "\n")
+    if output == "json":
+        from . import documents
+
+        documents.emit(console, documents.resolve_document(reference, image, resolved.digest, resolved.kind))
+    else:
+        console.result(image + "\n")
     return 0

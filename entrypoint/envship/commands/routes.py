@@ -102,7 +102,7 @@ def connect(route: CloudflareRoutes, environment: Environment, opts: RoutesOptio
 
     connection = credentials.connect(environment, environ)
     console.mask(connection.secrets)
-    return Kube(connection)
+    return Kube(connection, trace=console.detail)
 
 
 def holder(environ: Mapping[str, str]) -> str:

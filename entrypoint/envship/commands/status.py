@@ -5,7 +5,6 @@ GitHub's latest deployment of the environment when a token is at hand."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -53,7 +52,9 @@ def run(config_path: str, env: str | None, output: str, console: Console, enviro
     if github is not None:
         github.close()
     if output == "json":
-        console.result(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+        from . import documents
+
+        documents.emit(console, documents.status_document([asdict(r) for r in rows]))
     else:
         table = [list(COLUMNS), *(r.cells() for r in rows)]
         widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]

@@ -38,7 +38,7 @@ def run(opts: TeardownOptions, console: Console, environ: Mapping[str, str]) -> 
                                        holder=routes_command.holder(environ))
     connection = credentials.connect(environment, environ)
     console.mask(connection.secrets)
-    kube = Kube(connection)
+    kube = Kube(connection, trace=console.detail)
     if routes is not None:
         routes.kube = kube
     try:

@@ -36,6 +36,7 @@ class DeploySettings:
     crashloop_restarts: int = 1
     allow_mass_prune: bool = False  # prune most of the app (or all of its workloads, or a Namespace)
     lease_seconds: int = 30
+    heartbeat: float = 15.0         # during a long wait (rollout, lock), a line at least this often
 
 
 def lock_name(app: str, environment: str) -> str:
@@ -84,7 +85,7 @@ class Deploy:
         self.lock = DeployLock(self.kube, env.namespace, lock_name(self.app, env.name), self.holder(),
                                self.opts.lease_seconds)
         self.lock.acquire(self.opts.lock_timeout,
-                          lambda who: self.console.info(f"waiting for the deploy lock: {who}"))
+                          lambda who: self.console.info(f"waiting for the deploy lock: {who}"), self.opts.heartbeat)
         try:
             return self.deploy(objects)
         finally:
@@ -271,7 +272,8 @@ class Deploy:
 
     def rollout(self, objects: Sequence[Mapping[str, Any]]) -> Rollout:
         return Rollout(self.kube, self.target.namespace, self.session.selector, objects, self.rules,
-                       lambda line: self.console.info(f"  {line}"), self.lock_lost, self.rendering.needs_address)
+                       lambda line: self.console.info(f"  {line}"), self.lock_lost, self.rendering.needs_address,
+                       heartbeat=self.opts.heartbeat)
 
     def wait(self, rollout: Rollout) -> Verdict:
         """The rollout's verdict. An error while waiting is a failed verdict too: what was applied may be

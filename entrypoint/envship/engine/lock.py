@@ -53,17 +53,24 @@ class DeployLock:
         self.lost: str | None = None
 
     # -- acquire ------------------------------------------------------------------------------------
-    def acquire(self, timeout: float, waiting: Callable[[str], None]) -> None:
-        deadline = time.monotonic() + timeout
-        announced = ""
+    def acquire(self, timeout: float, waiting: Callable[[str], None], heartbeat: float = 15.0) -> None:
+        """Take the lease, waiting up to `timeout` for its holder; `waiting` hears of each new holder, and
+        again every `heartbeat` seconds while the wait goes on (a sign of life in a CI log)."""
+        started = time.monotonic()
+        deadline = started + timeout
+        announced, said = "", started
         while True:
             current = self._try_acquire()
             if current is None:
                 self._start_renewing()
                 return
+            now = time.monotonic()
             if current != announced:
                 waiting(current)
-                announced = current
+                announced, said = current, now
+            elif now - said >= heartbeat:
+                waiting(f"{current} (still waiting after {int(now - started)} s; at most {int(timeout)} s)")
+                said = now
             if time.monotonic() >= deadline:
                 raise OperationError(
                     f"another deploy holds the lock {self.namespace}/{self.name}: {current}",

@@ -31,8 +31,10 @@ class Verdict:
 class Rollout:
     def __init__(self, kube: Kube, namespace: str, selector: str, objects: Sequence[Mapping[str, Any]],
                  rules: HealthRules, progress: Callable[[str], None],
-                 interrupted: Callable[[], str | None] = lambda: None, addresses: bool = True) -> None:
+                 interrupted: Callable[[], str | None] = lambda: None, addresses: bool = True,
+                 heartbeat: float = 15.0) -> None:
         self.kube = kube
+        self.heartbeat = heartbeat  # seconds without a line before the wait says what it still waits for
         self.addresses = addresses  # wait for Ingress / LoadBalancer addresses (a route needs them)
         self.interrupted = interrupted  # why the wait must stop now (the deploy lock was lost), or None
         self.namespace = namespace
@@ -80,7 +82,10 @@ class Rollout:
             self.stop()
 
     def _loop(self, timeout: float) -> Verdict:
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        said = started                        # when the last line was printed
+        pending_since: dict[str, float] = {}  # "Kind/name" -> when it was first seen not ready
         shown: dict[str, str] = {}
         verdict = Verdict(ok=False)
         noted: set[str] = set()
@@ -100,10 +105,19 @@ class Rollout:
                     verdict.failure = Failure("WatchFailed", errors[0].problems[0].message)
                     return verdict
                 verdict.healths = self._evaluate()
+                now = time.monotonic()
                 for name, h in verdict.healths.items():
                     if shown.get(name) != h.summary:
                         shown[name] = h.summary
                         self.progress(h.summary)
+                        said = now
+                    if h.state == READY:
+                        pending_since.pop(name, None)
+                    else:
+                        pending_since.setdefault(name, now)
+                if pending_since and now - said >= self.heartbeat:
+                    self.progress(still_waiting(verdict.healths, pending_since, now, now - started, timeout))
+                    said = now
                 failed = [(n, h) for n, h in verdict.healths.items() if h.state == FAILED]
                 if failed:
                     verdict.failed, verdict.failure = failed[0][0], failed[0][1].failure
@@ -204,3 +218,11 @@ class Rollout:
                 if not status.get("ready"):
                     return str(pod["metadata"]["name"]), str(status.get("name", ""))
         return "", ""
+
+
+def still_waiting(healths: Mapping[str, Health], pending_since: Mapping[str, float], now: float, elapsed: float,
+                  timeout: float) -> str:
+    """The heartbeat: what is still pending, and for how long, when nothing changed for a while."""
+    waits = "; ".join(f"{name} for {int(now - since)} s ({healths[name].summary})"
+                      for name, since in pending_since.items() if name in healths)
+    return f"still waiting after {int(elapsed)} s of at most {int(timeout)} s: {waits}"

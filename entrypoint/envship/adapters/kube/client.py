@@ -148,8 +148,9 @@ class WatchExpired(Exception):
 
 class Kube:
     def __init__(self, connection: Connection, timeout: float = 30.0, pool: int = 16,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, trace: Callable[[str], None] | None = None) -> None:
         self.connection = connection
+        self.trace = trace   # hears "GET /api/v1/... 200 12 ms" per answer (-v)
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.session = requests.Session()
@@ -184,7 +185,11 @@ class Kube:
         for attempt in range(1, self.retry.attempts + 1):
             last = attempt == self.retry.attempts
             try:
+                sent = time.monotonic()
                 response = self._send(method, path, params, body, content_type, stream, timeout, accept)
+                if self.trace is not None:
+                    self.trace(f"{method} {path} {response.status_code} {(time.monotonic() - sent) * 1000:.0f} ms"
+                               + (" (watch)" if stream else ""))
             except requests.exceptions.SSLError as e:
                 raise KubeError(f"TLS verification failed talking to {self.connection.description}: {e}",
                                 "the cluster's CA certificate does not match; check the cluster endpoint and CA",
