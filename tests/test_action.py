@@ -255,6 +255,8 @@ def test_event_fields_used_exist_in_githubs_webhook_schema() -> None:
     ({"command": "undeploy"},
      "input 'command' is 'undeploy', which this version does not support%0Ahint: use one of: render, plan, "
      "deploy, build, resolve, routes, promote, preview, teardown, gc, status"),
+    ({"command": ""}, "input 'command' is required: the action does nothing by default%0Ahint: set 'with: command:' to "
+                      "one of: render, plan, deploy, build, resolve, routes, promote, preview, teardown, gc, status"),
     ({"environment": ""}, "input 'environment' is required"),
     ({"image": ""}, "input 'image' is required"),
     ({"environment": "prod"}, "unknown environment 'prod' (known: staging, production, preview)"),
@@ -266,7 +268,7 @@ def test_event_fields_used_exist_in_githubs_webhook_schema() -> None:
     ({"command": "deploy", "crashloop-restarts": "abc"},
      "input 'crashloop-restarts' must be a whole number from 1 to 1000, not 'abc'"),
     ({"command": "deploy", "rollback": "maybe"}, "input 'rollback' must be true or false, not 'maybe'"),
-], ids=["unsupported-command", "no-environment", "no-image", "unknown-environment", "bad-pr", "bad-env",
+], ids=["unsupported-command", "no-command", "no-environment", "no-image", "unknown-environment", "bad-pr", "bad-env",
         "pr-for-a-long-lived-environment", "bad-timeout", "bad-crashloop-restarts", "bad-rollback"])
 def test_bad_inputs_exit_2(project: Project, inputs: dict[str, str], message: str) -> None:
     project.standard()
