@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import stat
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,25 +144,6 @@ def test_unreadable_event_file_does_not_break_a_long_lived_environment(project: 
     environ["INPUT_ENVIRONMENT"] = "preview"
     failed = run_action(project.root, environ)
     assert failed.code == 2 and "needs a pull request number" in failed.log
-
-
-def test_readme_first_command_renders_the_example(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's first set-up command, as written, renders the bundled example for staging."""
-    root = Path(__file__).resolve().parents[1]
-    readme = (root / "README.md").read_text()
-    command = next(line for line in readme.splitlines() if line.startswith("pip install -e . && envship render"))
-    monkeypatch.chdir(root)
-    out, err = io.StringIO(), io.StringIO()
-    code = main(command.split("&& envship ", 1)[1].split(), environ={"SOURCE_DATE_EPOCH": "1700000000"},
-                out=out, err=err)
-    assert code == 0, err.getvalue()
-    objects = run_objects(out.getvalue())
-    assert {o["metadata"]["namespace"] for o in objects} == {"hello-staging"}
-    deployment = next(o for o in objects if o["kind"] == "Deployment")
-    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image.startswith("ghcr.io/acme/hello@sha256:")
-    assert any(e.get("configMapRef", {}).get("name", "").startswith("hello-env-")
-               for e in deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"])
 
 
 HPA = """\
