@@ -3,11 +3,13 @@
 # pulled at build time.)
 #
 # The base is pinned by digest: the tag python:3.11-slim-bookworm moves, the digest never does, so every
-# build of a given commit starts from the same bytes. Renovate (docker digest pinning) or Dependabot
-# (package-ecosystem: docker) should keep the digest current; both stages must use the same one, because
-# the venv's interpreter is a symlink to the base image's /usr/local/bin/python3.
-# The digest below is the multi-arch index digest of python:3.11-slim-bookworm published in April 2024
-# (Python 3.11.9, Debian 12.5), as pulled in docker-library/python#923.
+# build of a given commit starts from the same bytes. Dependabot (.github/dependabot.yml, package-ecosystem
+# docker) keeps the digests of every FROM below current with weekly pull requests; both python stages must
+# use the same digest, because the venv's interpreter is a symlink to the base image's /usr/local/bin/python3.
+# The digest below is the multi-arch OCI index digest (linux/amd64, linux/arm64, ...) that the tags
+# python:3.11-slim-bookworm and python:3.11.15-slim-bookworm served in mid-2026 (Python 3.11.15, Debian 12),
+# as pinned by several public projects that build from it on amd64 and on arm64; it replaced the April 2024
+# digest (Python 3.11.9, Debian 12.5).
 
 # `command: build` with the docker builder drives the runner's Docker engine (the runner mounts its socket
 # into container actions) with the static docker CLI and the buildx plugin, copied from their official
@@ -15,7 +17,7 @@
 FROM docker:29.1.3-cli@sha256:4fa0ee1f3a7e4354c4ea34558b6d4ee32859baf4973d4c8ccc8e7fe3dd730c04 AS docker-cli
 FROM docker/buildx-bin:0.37.1@sha256:0ef4e936b9057e45a8c6595c01a8116353acd102b6a5720af7c3bcb50346e2ca AS buildx
 
-FROM python:3.11-slim-bookworm@sha256:6d2502238109c929569ae99355e28890c438cb11bc88ef02cd189c173b3db07c AS builder
+FROM python:3.11-slim-bookworm@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3 AS builder
 
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -40,7 +42,7 @@ RUN pip --python /opt/venv/bin/python install --no-cache-dir --no-deps /src \
     && /opt/venv/bin/envship --version
 
 
-FROM python:3.11-slim-bookworm@sha256:6d2502238109c929569ae99355e28890c438cb11bc88ef02cd189c173b3db07c
+FROM python:3.11-slim-bookworm@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3
 
 # acme/envship stands for the repository that publishes envship: replace it, or have the workflow that
 # publishes the prebuilt image pass --build-arg SOURCE_URL=<server>/<owner>/<repo> (GHCR links the package
