@@ -49,7 +49,7 @@ make_venv() {
     local pkg="python$version-venv"
     apt-cache show "$pkg" >/dev/null 2>&1 || as_root apt-get update -qq
     apt-cache show "$pkg" >/dev/null 2>&1 || pkg=python3-venv
-    echo "==> $(command -v "$py") cannot make a virtual environment without Debian's $pkg: installing it" >&2
+    echo "==> $(command -v "$py") cannot make a virtual environment without the distribution's package $pkg: installing it" >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
     "$py" -m venv "$ENVSHIP_VENV" && return 0
   fi
