@@ -21,6 +21,10 @@ HPA ((N - 1) // 5 components), filled up with plain ConfigMaps.
     discovery cache); warm: a second run with that HOME (the fake listens on the same port).
   API requests are counted from the fake's request log (its /_fake endpoints are not logged; a watch
   counts as one request). The wall ratio divides envship's process time by kubectl's faster case.
+  The floor beside it: the cluster's own rollout (first Deployment created -> last one available, seen
+  in the fake's store during envship's runs) + one round trip + the start-up of a Python process that
+  only imports urllib3 (measured first). No Python client can finish sooner; its ratio against
+  kubectl (`floor_ratio_vs_kubectl_N`) tells which ratio goals any Python tool could meet.
 
 Crash loop: one Deployment (2 replicas, progressDeadlineSeconds 10) whose image the fake runs in the
 `crashloop` scenario (a restart every 0.2 s). From the moment the first pod reports CrashLoopBackOff
@@ -419,10 +423,13 @@ def measure_size(tools: Tools, objects: int, repeat: int) -> dict[str, Any]:
     result: dict[str, Any] = {"objects": objects, "deployments": len(app.deployments)}
 
     progress(f"{objects} objects: envship deploy (process), then the same again (nothing to change) x{repeat}")
-    walls, counts, split, noop_walls, noop_counts = [], [], [], [], []
+    walls, counts, split, noop_walls, noop_counts, rollouts = [], [], [], [], [], []
     for _ in range(repeat):
         with fresh_fake(tools.latency_s, tools.port, tools.kubeconfig) as fake:
-            wall, parts = tools.envship_process(app, fake)
+            marks: dict[str, float] = {}
+            with StoreObserver(fake, rollout_marks(marks)):
+                wall, parts = tools.envship_process(app, fake)
+            rollouts.append(max(marks[name] for name in app.deployments) - marks["created"])
             walls.append(wall)
             split.append(parts)
             counts.append(request_counts(fake))
@@ -434,6 +441,8 @@ def measure_size(tools: Tools, objects: int, repeat: int) -> dict[str, Any]:
                          "writes": counts[0]["writes"], "watches": counts[0]["watches"],
                          "requests_runs": [c["total"] for c in counts],
                          "phases_s": {k: median([p[k] for p in split if k in p]) for k in split[0]}}
+    # The cluster's own part: first Deployment created -> last one available, during envship's runs.
+    result["rollout_s"] = median(rollouts)
     result["envship_noop"] = {"wall_s": median(noop_walls), "requests": noop_counts[0]["total"],
                               "writes": noop_counts[0]["writes"], "requests_runs": [c["total"] for c in noop_counts]}
 
@@ -542,6 +551,33 @@ def crashloop_marks(marks: dict[str, float], threshold: int) -> Callable[[float,
     return on_event
 
 
+def measure_python_startup(tools: Tools, repeat: int) -> dict[str, float]:
+    """Wall time of a Python process that only starts (`pass`) and one that imports an HTTP client
+    (urllib3, which every Python Kubernetes client stands on; requests adds to it), with envship's
+    environment: the least start-up any Python deploy tool pays before its first request."""
+    def wall(code: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], env=tools.envship_environ(), check=True, timeout=60)
+        return time.perf_counter() - start
+
+    progress(f"python start-up: bare and importing urllib3, x{max(repeat, 5)}")
+    return {"bare_s": median([wall("pass") for _ in range(max(repeat, 5))]),
+            "urllib3_s": median([wall("import urllib3") for _ in range(max(repeat, 5))])}
+
+
+def rollout_marks(marks: dict[str, float]) -> Callable[[float, WatchEvent], None]:
+    """Record when the first Deployment is created ("created") and when each becomes available (by name,
+    through available_marks): from the first creation to the last availability is the cluster's own
+    rollout, which no client can shorten."""
+    available = available_marks(marks)
+
+    def on_event(now: float, event: WatchEvent) -> None:
+        if event.storage == ("apps", "deployments") and event.type == "ADDED":
+            marks.setdefault("created", now)
+        available(now, event)
+    return on_event
+
+
 def available_marks(marks: dict[str, float]) -> Callable[[float, WatchEvent], None]:
     """Record when each Deployment first is available: observed, availableReplicas == replicas."""
     def on_event(now: float, event: WatchEvent) -> None:
@@ -614,6 +650,15 @@ def summarize(results: dict[str, Any]) -> None:
         results[f"requests_noop_redeploy_{n}"] = size["envship_noop"]["requests"]
         results[f"writes_noop_redeploy_{n}"] = size["envship_noop"]["writes"]
     results["startup_s"] = round(median([s["envship"]["phases_s"]["startup_s"] for s in ordered]), 3)
+    # The floor: a Python tool that only imports urllib3, applies everything in one round trip and learns
+    # the instant the last Deployment is available; and the same with no start-up at all.
+    latency = results["latency_ms"] / 1000
+    for size in ordered:
+        n = size["objects"]
+        best = [size[k]["wall_s"] for k in ("kubectl_cold", "kubectl_warm") if size.get(k)]
+        floor = results["python_startup"]["urllib3_s"] + latency + size["rollout_s"]
+        size["floor_s"] = {"python_client": floor, "no_startup": latency + size["rollout_s"]}
+        results[f"floor_ratio_vs_kubectl_{n}"] = round(floor / min(best), 3) if best else None
     if len(ordered) >= 2:
         small, large = ordered[0], ordered[-1]
         results["requests_per_added_object"] = round(
@@ -669,12 +714,20 @@ def print_table(results: dict[str, Any]) -> None:
                          f"{cold['apply_s']:.2f}+{cold['status_s']:.2f} / {warm['apply_s']:.2f}+{warm['status_s']:.2f}",
                          ""))
         rows.append(("  envship in-process (no start-up)", seconds(size["envship_inprocess"]["wall_s"]), "", ""))
+        floor = size["floor_s"]
+        floor_ratio = results.get(f"floor_ratio_vs_kubectl_{n}")
+        rows.append(("  the cluster's rollout (first Deployment created ->", seconds(size["rollout_s"]), "", ""))
+        rows.append(("    last available); floor: python + urllib3 + 1 RTT", seconds(floor["python_client"]),
+                     f"ratio {floor_ratio:.3f}" if floor_ratio is not None else "", ""))
         noop = size["envship_noop"]
         rows.append((f"{n} objects: redeploy, nothing to change", f"{noop['requests']} requests, {noop['writes']} "
                      f"writes, {seconds(noop['wall_s'])}", "", "<= 12 requests, 0 writes"))
         ratio = results.get(f"apply_wall_ratio_vs_kubectl_{n}")
         rows.append((f"{n} objects: wall time envship / kubectl", f"{ratio:.3f}" if ratio is not None else "null",
                      "", "< 0.25 at 200" if n == 200 else ""))
+    py = results["python_startup"]
+    rows.append(("python start-up: bare / importing urllib3", f"{seconds(py['bare_s'])} / {seconds(py['urllib3_s'])}",
+                 "", "start-up <= 0.15 s"))
     if "requests_per_added_object" in results:
         rows.append(("API requests per added object", f"{results['requests_per_added_object']:.2f}", "", "<= 1"))
     crash = results["crashloop"]
@@ -730,6 +783,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="envship-bench-kube-"))
     try:
         tools = Tools(kubectl, note, skip_image_check_flag(), work, free_port(), args.latency_ms / 1000)
+        results["python_startup"] = measure_python_startup(tools, repeat)
         results["sizes"] = {str(n): measure_size(tools, n, repeat) for n in sizes}
         results["crashloop"] = measure_crashloop(tools, repeat)
         results["ready"] = measure_ready(tools, repeat)

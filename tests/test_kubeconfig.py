@@ -165,6 +165,28 @@ def test_credential_files_are_gone_when_the_process_ends(project: Project, fake_
     assert not any(os.path.exists(f) for f in files) and not os.path.exists(os.path.dirname(files[0]))
 
 
+def test_the_entry_point_removes_credential_files_and_prints_everything(project: Project, tmp_path: Path,
+                                                                         fake_kube: FakeKube) -> None:  # noqa: F811
+    """`python -m envship deploy` ends without the interpreter's teardown (cli.exit_now): the private folder
+    of inline credentials must still be removed and every line still reach the pipes."""
+    project.config(CONFIG)
+    project.manifest("deployment.yaml", DEPLOYMENT)
+    path = project.write("kube/config", kubeconfig(
+        f"server: {fake_kube.url}\ncertificate-authority-data: {b64(PEM_CERT)}",
+        f"client-certificate-data: {b64(PEM_CERT)}\nclient-key-data: {b64(PEM_KEY)}"))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    environ = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(path), "TMPDIR": str(temp),
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "entrypoint")}
+    result = subprocess.run([sys.executable, "-m", "envship", "deploy", "--env", "staging", "--image", IMAGE_A,
+                             "--skip-image-check", "--timeout", "60s"], cwd=project.root, env=environ,
+                            capture_output=True, text=True, timeout=90, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("deployed ghcr.io/acme/hello@sha256:"), result.stderr
+    assert fake_kube.get("deployments", "hello-staging", "web") is not None
+    assert list(temp.iterdir()) == []   # the private folder was made (inline CA and key) and is gone
+
+
 @pytest.mark.parametrize("script, message, hint", [
     (None, "the credential plugin /nonexistent/plugin of kubeconfig context 'fake' cannot run: FileNotFoundError",
      "install it"),
