@@ -3,7 +3,6 @@ back on failure. What the deploy may change and prune is its applyset's (core/ow
 
 from __future__ import annotations
 
-import concurrent.futures
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from ..errors import OperationError, Problem, RefusedError
 from .lock import DeployLock, holder_identity
 from .rollout import Rollout, Verdict
 from .routes import RoutePlan, Routes, addresses_for, smoke_check
-from .session import ApplyResult, Session, Survey, refuse_foreign
+from .session import ApplyResult, Look, Session, Survey, refuse_foreign
 
 
 @dataclass(frozen=True)
@@ -75,11 +74,11 @@ class Deploy:
             with self.console.group(f"check the route of {self.routes.target.host}"):
                 self.routes.preflight()
         with self.console.group(f"connect to {self.kube.connection.description}"):
-            namespace = self.session.connect(objects)
+            namespace, look = self.session.connect_and_look(objects, lock_name(self.app, env.name))
             if namespace is None:
                 self.create_namespace(objects)
             else:
-                done = self.nothing_to_change(objects)
+                done = self.nothing_to_change(objects, look)
                 if done is not None:
                     return done
         self.lock = DeployLock(self.kube, env.namespace, lock_name(self.app, env.name), self.holder(),
@@ -91,19 +90,15 @@ class Deploy:
         finally:
             self.lock.release()
 
-    def nothing_to_change(self, objects: Sequence[RenderedObject]) -> int | None:
+    def nothing_to_change(self, objects: Sequence[RenderedObject], look: Look) -> int | None:
         """A redeploy that would change nothing ends here, read-only: no lock, no write, no new record.
         That is when no other deploy holds the lock, the last healthy release applied exactly these
         objects and they are live as it left them (plan.unchanged), nothing is to be pruned or adopted,
         and every workload reports itself healthy. Anything else (None) goes the full way, under the
         lock, which reads the cluster again."""
-        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:   # is there a release to keep?
-            lease = pool.submit(self.session.lease, lock_name(self.app, self.target.name))
-            releases = pool.submit(self.session.releases)
-            parent = pool.submit(self.session.parent)
-            if lease.result() is not None or not releases.result():
-                return None   # a deploy is running, or there is none yet: the full way
-            survey = self.session.survey(objects, read=(releases.result(), parent.result()))
+        if look.lease is not None or not look.releases:
+            return None   # a deploy is running, or there is none yet: the full way
+        survey = self.session.survey(objects, read=(look.releases, look.parent))
         decision, previous = survey.decision, survey.previous
         self.previous = previous
         if previous is None or decision.foreign or decision.prune or decision.adopted:

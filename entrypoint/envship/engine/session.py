@@ -24,6 +24,10 @@ from ..errors import Location, OperationError, Problem
 
 PARALLEL_APPLIES = 8
 NAMESPACES = ApiResource("v1", "Namespace", "namespaces", False)
+# Served by every cluster envship supports (core/v1; coordination.k8s.io/v1 since Kubernetes 1.14), so
+# reading the parent, the release records and the lock's lease needs no discovery.
+SECRETS = ApiResource("v1", "Secret", "secrets", True)
+LEASES = ApiResource("coordination.k8s.io/v1", "Lease", "leases", True)
 KEEP_RELEASES = 10
 
 
@@ -48,6 +52,16 @@ class Survey:
     decision: Decision
     previous: DeployRecord | None = None                       # the last healthy release
     releases: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # its records, by revision
+
+
+@dataclass(frozen=True)
+class Look:
+    """Read before the lock, beside discovery: is another deploy running (the lease), and what did the
+    last ones leave (their records, the applyset's parent)?"""
+
+    lease: dict[str, Any] | None
+    releases: list[tuple[int, dict[str, Any]]]
+    parent: dict[str, Any] | None
 
 
 class Session:
@@ -91,6 +105,20 @@ class Session:
             self.check_kinds(objects)
             return namespace.result()
 
+    def connect_and_look(self, objects: Sequence[RenderedObject], lease_name: str) -> tuple[dict[str, Any] | None,
+                                                                                         Look]:
+        """`connect`, and in the same round trip the look for a release to keep: the lock's lease, the
+        release records and the parent (none of them needs discovery; in a namespace that does not
+        exist yet they are simply absent). A deploy saves a round trip; the look is read before the
+        lock and only ever trusted for a redeploy that ends without writing anything."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
+            namespace = pool.submit(self.namespace)
+            lease = pool.submit(self.lease, lease_name)
+            releases = pool.submit(self.releases)
+            parent = pool.submit(self.parent)
+            self.check_kinds(objects)
+            return namespace.result(), Look(lease.result(), releases.result(), parent.result())
+
     def namespace(self) -> dict[str, Any] | None:
         live = self.kube.get(NAMESPACES, None, self.target.namespace)
         if live is not None and (live.get("status") or {}).get("phase") == "Terminating":
@@ -133,7 +161,7 @@ class Session:
 
     # -- ownership --------------------------------------------------------------------------------
     def parent(self) -> dict[str, Any] | None:
-        return self.kube.get(self.kube.resource("v1", "Secret"), self.target.namespace, self.applyset.name)
+        return self.kube.get(SECRETS, self.target.namespace, self.applyset.name)
 
     def survey(self, objects: Sequence[RenderedObject], namespace_exists: bool = True,
                read: tuple[list[tuple[int, dict[str, Any]]], dict[str, Any] | None] | None = None) -> Survey:
@@ -221,7 +249,7 @@ class Session:
         return live is not None and plan.contained(self.desired_parent(group_kinds, live), live)
 
     def lease(self, name: str) -> dict[str, Any] | None:
-        return self.kube.get(self.kube.resource("coordination.k8s.io/v1", "Lease"), self.target.namespace, name)
+        return self.kube.get(LEASES, self.target.namespace, name)
 
     def apply_parent(self, group_kinds: set[str], live: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The applyset's parent with its inventory: before members are applied it lists every group-kind
@@ -336,8 +364,7 @@ class Session:
 
     # -- release records --------------------------------------------------------------------------
     def releases(self) -> list[tuple[int, dict[str, Any]]]:
-        res = self.kube.resource("v1", "Secret")
-        items, _ = self.kube.list(res, self.target.namespace, plan.record_selector(self.applyset))
+        items, _ = self.kube.list(SECRETS, self.target.namespace, plan.record_selector(self.applyset))
         numbered = [(int(i["metadata"]["labels"].get("envship.dev/revision", "0")), i) for i in items]
         return sorted(numbered, key=lambda pair: pair[0])
 
