@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,6 +71,28 @@ def run_action(root: Path, environ: dict[str, str]) -> Run:
     log = io.StringIO()
     code = main(["action"], environ=environ, out=log, err=log)
     return Run(code, log.getvalue(), root)
+
+
+def test_the_action_through_the_real_entry_point_writes_all_its_files(project: Project) -> None:
+    """The container runs `envship action` as a process, which ends without the interpreter's teardown
+    (cli.exit_now): the outputs, the summary and the log must all be there, whole."""
+    project.standard()
+    environ = {**action_environ(project.root, secrets=SECRETS_INPUT), "PATH": os.environ.get("PATH", ""),
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "entrypoint")}
+    proc = subprocess.run([sys.executable, "-m", "envship", "action"], cwd=project.root, env=environ,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    in_process = run_action(project.root, {**environ, "GITHUB_OUTPUT": str(project.root / "github_output2"),
+                                           "GITHUB_STEP_SUMMARY": str(project.root / "step_summary2")})
+    assert parse_github_output((project.root / "github_output").read_text()) == in_process.outputs
+    assert (project.root / "step_summary").read_text() == (project.root / "step_summary2").read_text()
+    def rendered(log: str) -> list[dict[str, object]]:
+        return [d for d in yaml.safe_load_all("\n".join(line for line in log.splitlines()
+                                                        if not line.startswith("::"))) if d]
+
+    assert rendered(proc.stdout) == rendered(in_process.log) and len(rendered(proc.stdout)) == 4
+    visible = [line for line in (proc.stdout + proc.stderr).splitlines() if not line.startswith("::add-mask::")]
+    assert TOKEN not in "\n".join(visible)
 
 
 def test_render_through_the_action(project: Project) -> None:
