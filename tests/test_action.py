@@ -86,6 +86,7 @@ def test_the_action_through_the_real_entry_point_writes_all_its_files(project: P
                                            "GITHUB_STEP_SUMMARY": str(project.root / "step_summary2")})
     assert parse_github_output((project.root / "github_output").read_text()) == in_process.outputs
     assert (project.root / "step_summary").read_text() == (project.root / "step_summary2").read_text()
+
     def rendered(log: str) -> list[dict[str, object]]:
         return [d for d in yaml.safe_load_all("\n".join(line for line in log.splitlines()
                                                         if not line.startswith("::"))) if d]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,10 +100,8 @@ class Session:
     def connect(self, objects: Sequence[RenderedObject]) -> dict[str, Any] | None:
         """Discovery and the target namespace, in one round trip: the namespace is core/v1 everywhere, so
         reading it needs no discovery. Returns the namespace (None when it does not exist)."""
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            namespace = pool.submit(self.namespace)
-            self.check_kinds(objects)
-            return namespace.result()
+        namespace: dict[str, Any] | None = self.beside_discovery(objects, self.namespace)[0]
+        return namespace
 
     def connect_and_look(self, objects: Sequence[RenderedObject], lease_name: str) -> tuple[dict[str, Any] | None,
                                                                                          Look]:
@@ -111,13 +109,16 @@ class Session:
         release records and the parent (none of them needs discovery; in a namespace that does not
         exist yet they are simply absent). A deploy saves a round trip; the look is read before the
         lock and only ever trusted for a redeploy that ends without writing anything."""
-        with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
-            namespace = pool.submit(self.namespace)
-            lease = pool.submit(self.lease, lease_name)
-            releases = pool.submit(self.releases)
-            parent = pool.submit(self.parent)
+        namespace, lease, releases, parent = self.beside_discovery(
+            objects, self.namespace, lambda: self.lease(lease_name), self.releases, self.parent)
+        return namespace, Look(lease, releases, parent)
+
+    def beside_discovery(self, objects: Sequence[RenderedObject], *reads: Callable[[], Any]) -> list[Any]:
+        """Discovery for `objects` and these reads (none may need discovery) at once: one round trip."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(reads)) as pool:
+            answers = [pool.submit(read) for read in reads]
             self.check_kinds(objects)
-            return namespace.result(), Look(lease.result(), releases.result(), parent.result())
+            return [answer.result() for answer in answers]
 
     def namespace(self) -> dict[str, Any] | None:
         live = self.kube.get(NAMESPACES, None, self.target.namespace)
